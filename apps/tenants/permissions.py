@@ -1,0 +1,40 @@
+"""Role checks for tenant pages: the tenant and the membership are resolved once, here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import connection
+from django.http import HttpRequest, HttpResponseBase
+from django.shortcuts import render
+
+from apps.tenants.models import Role
+from apps.tenants.selectors import membership_for
+
+ROLE_RANK = {Role.VIEWER: 0, Role.AGENT: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+def role_at_least(role: str, minimum: str) -> bool:
+    return ROLE_RANK[Role(role)] >= ROLE_RANK[Role(minimum)]
+
+
+class TenantMemberView(LoginRequiredMixin):
+    """Base for backoffice views: requires a membership with at least ``minimum_role``.
+
+    Non-members and members with too small a role get the same 404 page, so a page never
+    tells an outsider whether something exists.
+    """
+
+    minimum_role: str = Role.VIEWER
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        tenant = getattr(connection, "tenant", None)
+        membership = membership_for(user=request.user, tenant=tenant) if tenant else None
+        if membership is None or not role_at_least(membership.role, self.minimum_role):
+            return render(request, "errors/404.html", status=404)
+        self.membership = membership
+        self.tenant = membership.tenant
+        return super().dispatch(request, *args, **kwargs)

