@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import environ
-
-# django-tenants checks PG_EXTRA_SEARCH_PATHS with a query in AppConfig.ready(); that is
-# intended, so its "database access during app initialization" warning is noise.
-warnings.filterwarnings(
-    "ignore", message="Accessing the database during app initialization", category=RuntimeWarning
-)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -61,6 +54,9 @@ TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 # pgvector lives in its own schema, on every tenant's search path.
 PG_EXTRA_SEARCH_PATHS = ["extensions"]
+# django-tenants would check that list with a query at every process start; the reserved
+# slugs below already keep a tenant from being called "extensions".
+SKIP_PG_EXTRA_VALIDATION = True
 # Hosts that match no tenant domain are the platform host (admin, widget, API).
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = True
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
