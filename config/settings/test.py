@@ -24,6 +24,9 @@ FIELD_ENCRYPTION_KEYS = [
     "bFh0uP6m3q2dA1k4Zc8s9Vt7xYw5rE0oL2jN6gH4fQs=",
 ]
 DATABASES = {"default": database_settings(env.str("TEST_DATABASE_URL", default=""))}
+# A server process started by the browser tests must use the test database pytest created.
+if env.str("TEST_SERVER_DATABASE_NAME", default=""):
+    DATABASES["default"]["NAME"] = env.str("TEST_SERVER_DATABASE_NAME")
 # One Redis database for tests, and a per-run prefix so parallel runs never share keys.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/14")
 TEST_RUN_PREFIX = f"aichat-test-{os.getpid()}"
