@@ -46,7 +46,12 @@ SHARED_APPS = [
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "apps.audit",
+    "apps.llm",
+    "apps.knowledge",
+    "apps.connectors",
+    "apps.tools",
     "apps.widgets",
+    "apps.conversations",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

@@ -24,6 +24,9 @@ FIELD_ENCRYPTION_KEYS = [
     "bFh0uP6m3q2dA1k4Zc8s9Vt7xYw5rE0oL2jN6gH4fQs=",
 ]
 DATABASES = {"default": database_settings(env.str("TEST_DATABASE_URL", default=""))}
+# Several test runs may share one PostgreSQL server: TEST_DB_SUFFIX keeps their databases apart.
+if env.str("TEST_DB_SUFFIX", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": f"test_aichat_{env.str('TEST_DB_SUFFIX')}"}
 # A server process started by the browser tests must use the test database pytest created.
 if env.str("TEST_SERVER_DATABASE_NAME", default=""):
     DATABASES["default"]["NAME"] = env.str("TEST_SERVER_DATABASE_NAME")
