@@ -31,11 +31,26 @@ def _create(slug: str) -> TenantCreated:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[dict[str, TenantCreated]]:
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_modify_db_settings
+) -> Iterator[dict[str, TenantCreated]]:
+    """Always create the test database, even when no collected test asks for ``db``.
+
+    pytest-django only sets up databases that collected tests mark as needed; tests that run
+    code in other threads use committed data instead of ``db``, and must never reach the
+    development database.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    verbosity = request.config.option.verbose
     with django_db_blocker.unblock():
+        db_cfg = setup_databases(verbosity=verbosity, interactive=False, aliases={"default"})
+        assert connection.settings_dict["NAME"].startswith("test_"), "not a test database"
         created = {"alpha": _create("alpha"), "beta": _create("beta")}
         connection.set_schema_to_public()
     yield created
+    with django_db_blocker.unblock():
+        teardown_databases(db_cfg, verbosity=verbosity)
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +80,83 @@ def seeded(db, django_db_setup) -> dict[str, TenantCreated]:
 def in_tenant_a(tenant_a) -> Iterator[Tenant]:
     with tenant_context(tenant_a):
         yield tenant_a
+
+
+# --- LLM engine: a real loopback provider and a tenant configured to use it -------------------
+
+
+@pytest.fixture(scope="session")
+def fake_llm():
+    """A real HTTP server speaking the OpenAI and Ollama protocols (tests/fakes/llm_server.py)."""
+    from tests.fakes.llm_server import FakeLLMServer
+
+    server = FakeLLMServer().start()
+    yield server
+    server.stop()
+
+
+ENGINE_MODELS = {
+    # alias: (provider name, model name at the fake server)
+    "chat": ("fake-vllm", "echo"),
+    "local": ("fake-ollama", "echo"),
+    "slow": ("fake-vllm", "slow-300"),
+    "ratelimit-once": ("fake-vllm", "ratelimit-once"),
+    "ratelimit": ("fake-vllm", "ratelimit"),
+    "unauthorized": ("fake-vllm", "unauthorized"),
+    "disconnect": ("fake-vllm", "disconnect"),
+    "hang": ("fake-hanging", "hang"),
+    "toolcaller": ("fake-vllm", "toolcaller"),
+    "too-long": ("fake-vllm", "too-long"),
+    "down": ("fake-down", "echo"),
+}
+
+
+@pytest.fixture(scope="session")
+def engine_tenant(django_db_setup, django_db_blocker, fake_llm) -> Tenant:
+    """A committed tenant whose providers point at the fake server (one alias per behaviour).
+
+    Committed (not rolled back) because the engine runs its database calls in other threads.
+    """
+    from apps.llm import services as llm
+
+    with django_db_blocker.unblock():
+        created = tenant_create(
+            slug="engine",
+            name="Engine Test",
+            domain="engine.localhost",
+            owner_email="owner@engine.test",
+            owner_password=PASSWORD,
+        )
+        with tenant_context(created.tenant):
+            providers = {
+                "fake-vllm": llm.provider_create(
+                    name="fake-vllm", kind="openai_compatible", api_base=f"{fake_llm.base_url}/v1"
+                ),
+                "fake-ollama": llm.provider_create(
+                    name="fake-ollama", kind="ollama", api_base=fake_llm.base_url
+                ),
+                "fake-hanging": llm.provider_create(
+                    name="fake-hanging",
+                    kind="openai_compatible",
+                    api_base=f"{fake_llm.base_url}/v1",
+                    timeout_seconds=1,
+                ),
+                # Nothing listens on port 9 (discard): connection refused.
+                "fake-down": llm.provider_create(
+                    name="fake-down", kind="ollama", api_base="http://127.0.0.1:9"
+                ),
+            }
+            for alias, (provider, model) in ENGINE_MODELS.items():
+                llm.deployment_create(
+                    provider=providers[provider], model_name=model, alias=alias, priority=0
+                )
+            llm.assistant_create(name="Default", default_model="chat", is_default=True)
+        connection.set_schema_to_public()
+    return created.tenant
+
+
+@pytest.fixture
+def committed(django_db_blocker):
+    """Let a test write committed rows (for code that runs in other threads)."""
+    with django_db_blocker.unblock():
+        yield

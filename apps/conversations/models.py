@@ -85,6 +85,7 @@ class Message(models.Model):
     rating = models.CharField(max_length=8, choices=Rating.choices, blank=True)
     rating_comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

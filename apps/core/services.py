@@ -32,7 +32,7 @@ def _encrypted_fields() -> list[tuple[type[models.Model], list[str], bool, bool]
             f.attname for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
         ]
         if names:
-            app_name = model._meta.app_config.name  # type: ignore[union-attr]
+            app_name = model._meta.app_config.name
             found.append(
                 (model, names, app_name in settings.SHARED_APPS, app_name in settings.TENANT_APPS)
             )

