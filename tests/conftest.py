@@ -7,7 +7,14 @@ that is rolled back, and always starts and ends on the public schema.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -160,3 +167,57 @@ def committed(django_db_blocker):
     """Let a test write committed rows (for code that runs in other threads)."""
     with django_db_blocker.unblock():
         yield
+
+
+# --- A real server process (daphne) on the test database ------------------------------------
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_port(django_db_setup, django_db_blocker) -> Iterator[int]:
+    """daphne serving config.asgi on the test database (committed session data only)."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "TEST_SERVER_DATABASE_NAME": connection.settings_dict["NAME"],
+    }
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    log = open(BASE_DIR / "var" / f"e2e-daphne-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "config.asgi:application",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"daphne did not start; see {log.name}")
+            time.sleep(0.2)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()

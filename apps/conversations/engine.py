@@ -13,9 +13,10 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -93,6 +94,8 @@ def classify_error(exc: BaseException) -> ProviderFailure:
 def build_messages(
     plan: TurnPlan, passages: list[Any], *, extra_system: str = ""
 ) -> list[dict[str, Any]]:
+    if not plan.use_assistant_prompt:  # a plain model through the OpenAI-compatible API
+        return list(plan.request_messages or [])
     system = plan.assistant.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
     system += f"\n\nToday is {timezone.now():%A %d %B %Y}."
     if extra_system:
@@ -105,6 +108,8 @@ def build_messages(
         system += (
             f"\n\n{CONTEXT_INSTRUCTIONS}\n\n<passages>\n" + "\n\n".join(blocks) + "\n</passages>"
         )
+    if plan.request_messages is not None:
+        return [{"role": "system", "content": system}, *plan.request_messages]
     return [
         {"role": "system", "content": system},
         *plan.history,
@@ -217,18 +222,25 @@ class TurnRunner:
         self,
         *,
         tenant: Tenant,
-        conversation_id: Any,
-        text: str,
+        conversation_id: Any = None,
+        text: str = "",
         client_id: str = "",
         stop: asyncio.Event | None = None,
+        begin: Callable[[], TurnPlan] | None = None,
     ) -> None:
+        """Answer ``text`` in a stored conversation, or run the plan ``begin`` returns.
+
+        ``begin`` runs in a database thread in the tenant's schema; it must persist what
+        should be persisted before any model is called (see ``services.turn_begin``).
+        """
         self.tenant = tenant
-        self.conversation_id = conversation_id
-        self.text = text
-        self.client_id = client_id
+        self.begin = begin or partial(
+            services.turn_begin, conversation_id=conversation_id, text=text, client_id=client_id
+        )
         self.stop = stop or asyncio.Event()
         self.seq = 0
         self.content = ""
+        self.finish_reason = "stop"
         self.outcome: TurnOutcome | None = None
         self.plan: TurnPlan | None = None
 
@@ -238,13 +250,7 @@ class TurnRunner:
 
     async def events(self) -> AsyncIterator[TurnEvent]:
         started = time.perf_counter()
-        plan = await acall_in_tenant(
-            self.tenant,
-            services.turn_begin,
-            conversation_id=self.conversation_id,
-            text=self.text,
-            client_id=self.client_id,
-        )
+        plan = await acall_in_tenant(self.tenant, self.begin)
         self.plan = plan
         yield TurnEvent(
             "accepted",
@@ -273,11 +279,12 @@ class TurnRunner:
             outcome.content, outcome.seq = self.content, self.seq
             outcome.latency_ms = int((time.perf_counter() - started) * 1000)
             self.outcome = outcome
-            await asyncio.shield(
-                acall_in_tenant(
-                    self.tenant, services.reply_finish, reply_id=plan.reply_id, outcome=outcome
+            if plan.persist:
+                await asyncio.shield(
+                    acall_in_tenant(
+                        self.tenant, services.reply_finish, reply_id=plan.reply_id, outcome=outcome
+                    )
                 )
-            )
         yield TurnEvent(
             "done",
             self._bump(),
@@ -285,6 +292,7 @@ class TurnRunner:
                 "status": outcome.status,
                 "notice": outcome.notice or None,
                 "error_code": outcome.error_code or None,
+                "finish_reason": self.finish_reason,
             },
         )
 
@@ -309,7 +317,10 @@ class TurnRunner:
 
         tenant_router_ = await acall_in_tenant(self.tenant, tenant_router)
         groups = tenant_router_.chain_for(plan.assistant)
-        tools = await acall_in_tenant(self.tenant, _tool_specs, plan) if groups else []
+        if plan.client_tools is not None:
+            tools = plan.client_tools
+        else:
+            tools = await acall_in_tenant(self.tenant, _tool_specs, plan) if groups else []
         messages = build_messages(plan, passages)
         last_checkpoint = time.perf_counter()
         failure: ProviderFailure | None = None
@@ -345,7 +356,8 @@ class TurnRunner:
                         self.content += text
                         yield self._next("delta", text=text)
                         if (
-                            time.perf_counter() - last_checkpoint
+                            plan.persist
+                            and time.perf_counter() - last_checkpoint
                             >= settings.STREAM_CHECKPOINT_SECONDS
                         ):
                             last_checkpoint = time.perf_counter()
@@ -372,6 +384,13 @@ class TurnRunner:
             calls = tool_buffer.complete()
             if not calls or not tools:
                 outcome.status = MessageStatus.COMPLETE
+                return
+            if plan.client_tools is not None:
+                # The client runs its own tools: hand the calls back and end the turn.
+                outcome.tool_calls = calls
+                outcome.status = MessageStatus.COMPLETE
+                self.finish_reason = "tool_calls"
+                yield self._next("tool_calls", calls=calls)
                 return
             messages.append(
                 {
@@ -442,9 +461,13 @@ class TurnRunner:
                 "stream_options": {"include_usage": True},
                 "temperature": plan.assistant.temperature,
                 "max_tokens": plan.assistant.max_tokens,
+                **plan.overrides,
             }
             if tools:
                 kwargs["tools"] = tools
+                # LiteLLM routes any call with tools through its MCP gateway first, which
+                # imports the optional `mcp` package; plain function calling needs none of it.
+                kwargs["_skip_mcp_handler"] = True
             try:
                 stream = await router.acompletion(**kwargs)
                 first = await stream.__anext__()

@@ -17,7 +17,11 @@ class Channel(models.TextChoices):
 class Conversation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     assistant = models.ForeignKey(
-        "llm.Assistant", null=True, on_delete=models.SET_NULL, related_name="conversations"
+        "llm.Assistant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
     )
     widget = models.ForeignKey(
         "widgets.Widget", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

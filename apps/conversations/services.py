@@ -74,6 +74,13 @@ class TurnPlan:
     reply_content: str = ""
     reply_status: str = MessageStatus.STREAMING
     reply_sources: list[dict[str, Any]] = field(default_factory=list)
+    # OpenAI-compatible API: the client's own messages (it keeps the history), its tools
+    # (their calls go back to the client), and sampling settings that override the assistant.
+    request_messages: list[dict[str, Any]] | None = None
+    client_tools: list[dict[str, Any]] | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    use_assistant_prompt: bool = True
+    persist: bool = True
 
 
 def _estimate_tokens(text: str) -> int:

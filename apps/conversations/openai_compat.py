@@ -1,0 +1,296 @@
+"""The OpenAI-compatible surface: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+
+Authenticated with a tenant API key (``Authorization: Bearer sk_...``); the key decides the
+tenant. ``model`` is a model alias the tenant configured (a plain model, the client sends its
+own system prompt) or ``assistant:<name>`` (the assistant's prompt, knowledge and settings).
+Conversations are stored like widget ones unless the request says ``"store": false``.
+Errors use OpenAI's shape, so the official clients raise their usual exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.accounts.models import ApiKey
+from apps.accounts.selectors import api_key_resolve
+from apps.conversations.engine import TurnRunner
+from apps.conversations.models import Channel, Message, MessageStatus, Role
+from apps.conversations.services import TurnPlan, check_user_text, conversation_create
+from apps.core.errors import AppError, InvalidInput, NotFound
+from apps.core.tenancy import acall_in_tenant
+from apps.llm.selectors import AssistantConfig, assistant_config, assistant_get, model_aliases
+
+ASSISTANT_PREFIX = "assistant:"
+MAX_BODY_BYTES = 1024 * 1024
+PASSTHROUGH = ("temperature", "max_tokens", "top_p", "stop", "tool_choice", "seed")
+
+
+def openai_error(
+    status: int, message: str, code: str, type_: str = "invalid_request_error"
+) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"message": message, "type": type_, "param": None, "code": code}}, status=status
+    )
+
+
+def _authenticate(request: HttpRequest) -> ApiKey | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    api_key = api_key_resolve(token.strip())
+    if api_key is None or not ({"chat", "admin"} & set(api_key.scopes)):
+        return None
+    return api_key
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _models_for_tenant() -> list[str]:
+    from apps.llm.models import Assistant
+
+    return [
+        *model_aliases(),
+        *(f"{ASSISTANT_PREFIX}{name}" for name in Assistant.objects.values_list("name", flat=True)),
+    ]
+
+
+def check_chat_request(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body must be a JSON object.", code="invalid_body")
+    model = body.get("model")
+    messages = body.get("messages")
+    if not isinstance(model, str) or not model:
+        raise InvalidInput("'model' is required.", code="missing_model")
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or not all(isinstance(m, dict) and m.get("role") for m in messages)
+    ):
+        raise InvalidInput(
+            "'messages' must be a non-empty list of messages with roles.", code="invalid_messages"
+        )
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise InvalidInput("'tools' must be a list.", code="invalid_tools")
+    return body
+
+
+def api_turn_begin(*, body: dict[str, Any], api_key_name: str) -> TurnPlan:
+    """Resolve the model, store the user's message and an empty reply (unless store=false)."""
+    model: str = body["model"]
+    messages: list[dict[str, Any]] = body["messages"]
+    if model.startswith(ASSISTANT_PREFIX):
+        assistant = assistant_get(name=model[len(ASSISTANT_PREFIX) :])
+        config = assistant_config(assistant)
+        use_prompt = True
+    elif model in model_aliases():
+        assistant = None
+        config = AssistantConfig(
+            id=None,
+            name="",
+            system_prompt="",
+            model_chain=(model,),
+            allow_cloud_fallback=True,  # the client named this model explicitly
+            temperature=1.0,
+            max_tokens=4096,
+            history_budget_tokens=0,
+            max_tool_steps=0,
+            retrieval_limit=0,
+        )
+        use_prompt = False
+    else:
+        raise NotFound(f"The model '{model}' does not exist.", code="model_not_found")
+    last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    text = _text_of(last_user.get("content")) if last_user else ""
+    if last_user is not None:
+        text = check_user_text(text)
+    overrides = {key: body[key] for key in PASSTHROUGH if body.get(key) is not None}
+    store = body.get("store", True) is not False
+    plan = TurnPlan(
+        conversation_id=None,
+        user_message_id=None,
+        reply_id=None,
+        text=text,
+        assistant=config,
+        history=[],
+        visitor_id="",
+        request_messages=messages,
+        client_tools=body.get("tools"),
+        overrides=overrides,
+        use_assistant_prompt=use_prompt,
+        persist=store,
+    )
+    if store:
+        conversation = conversation_create(
+            channel=Channel.API, assistant=assistant, title=(text or api_key_name)[:80]
+        )
+        plan.conversation_id = conversation.pk
+        if text:
+            plan.user_message_id = Message.objects.create(
+                conversation=conversation, role=Role.USER, content=text
+            ).pk
+        plan.reply_id = Message.objects.create(
+            conversation=conversation, role=Role.ASSISTANT, status=MessageStatus.STREAMING
+        ).pk
+    else:
+        plan.reply_id = uuid.uuid4()
+    return plan
+
+
+def _chunk(base: dict[str, Any], delta: dict[str, Any], finish: str | None = None) -> str:
+    payload = {
+        **base,
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def _openai_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": call["id"] or f"call_{index}",
+            "type": "function",
+            "function": {"name": call["name"], "arguments": call["arguments"]},
+        }
+        for index, call in enumerate(calls)
+    ]
+
+
+async def _stream(runner: TurnRunner, body: dict[str, Any]) -> AsyncIterator[str]:
+    base: dict[str, Any] = {"id": "", "created": int(time.time()), "model": body["model"]}
+    async for event in runner.events():
+        if event.type == "accepted":
+            base["id"] = f"chatcmpl-{event.data['reply_id']}"
+            yield _chunk(base, {"role": "assistant", "content": ""})
+        elif event.type == "delta":
+            yield _chunk(base, {"content": event.data["text"]})
+        elif event.type == "tool_calls":
+            calls = _openai_tool_calls(event.data["calls"])
+            yield _chunk(
+                base, {"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]}
+            )
+        elif event.type == "done":
+            yield _chunk(base, {}, event.data.get("finish_reason") or "stop")
+    if (body.get("stream_options") or {}).get("include_usage") and runner.outcome is not None:
+        usage = _usage(runner)
+        yield f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _usage(runner: TurnRunner) -> dict[str, int]:
+    outcome = runner.outcome
+    prompt = outcome.prompt_tokens if outcome else 0
+    completion = outcome.completion_tokens if outcome else 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+async def _complete(runner: TurnRunner, body: dict[str, Any]) -> dict[str, Any]:
+    reply_id = ""
+    text: list[str] = []
+    calls: list[dict[str, Any]] = []
+    finish = "stop"
+    async for event in runner.events():
+        if event.type == "accepted":
+            reply_id = event.data["reply_id"]
+        elif event.type == "delta":
+            text.append(event.data["text"])
+        elif event.type == "tool_calls":
+            calls = _openai_tool_calls(event.data["calls"])
+        elif event.type == "done":
+            finish = event.data.get("finish_reason") or "stop"
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "id": f"chatcmpl-{reply_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": _usage(runner),
+    }
+
+
+@csrf_exempt
+async def models_view(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return openai_error(405, "Use GET.", "method_not_allowed")
+    api_key = await sync_to_async(_authenticate)(request)
+    if api_key is None:
+        return openai_error(
+            401, "Invalid or missing API key.", "invalid_api_key", "authentication_error"
+        )
+    names = await acall_in_tenant(api_key.tenant, _models_for_tenant)
+    created = int(api_key.tenant.created_at.timestamp())
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": api_key.tenant.slug}
+        for name in names
+    ]
+    return JsonResponse({"object": "list", "data": data})
+
+
+@csrf_exempt
+async def chat_completions_view(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return openai_error(405, "Use POST.", "method_not_allowed")
+    api_key = await sync_to_async(_authenticate)(request)
+    if api_key is None:
+        return openai_error(
+            401, "Invalid or missing API key.", "invalid_api_key", "authentication_error"
+        )
+    if len(request.body) > MAX_BODY_BYTES:
+        return openai_error(413, "The request body is too large.", "body_too_large")
+    try:
+        body = check_chat_request(json.loads(request.body or b"null"))
+    except json.JSONDecodeError:
+        return openai_error(400, "The request body is not valid JSON.", "invalid_json")
+    except AppError as exc:
+        return openai_error(400, exc.message, exc.code)
+    tenant = api_key.tenant
+    runner = TurnRunner(
+        tenant=tenant, begin=lambda: api_turn_begin(body=body, api_key_name=api_key.name)
+    )
+    if body.get("stream"):
+        stream = _stream(runner, body)
+        try:
+            first = await stream.__anext__()  # begin the turn: errors here are still HTTP errors
+        except AppError as exc:
+            return openai_error(exc.http_status, exc.message, exc.code)
+        response = StreamingHttpResponse(_prepend(first, stream), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    try:
+        return JsonResponse(await _complete(runner, body))
+    except AppError as exc:
+        return openai_error(exc.http_status, exc.message, exc.code)
+
+
+async def _prepend(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    yield first
+    async for item in rest:
+        yield item
