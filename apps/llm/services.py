@@ -7,6 +7,7 @@ LiteLLM router on the next turn (see ``apps.llm.router``).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -204,3 +205,46 @@ def default_assistant_ensure() -> Assistant:
     if assistant is not None:
         return assistant
     return assistant_create(name="Assistant", is_default=True)
+
+
+@dataclass(frozen=True)
+class ModelAdded:
+    provider: Provider
+    provider_created: bool
+    deployment: ModelDeployment
+    assistant_name: str = ""
+
+
+@transaction.atomic
+def model_add(
+    *,
+    kind: str,
+    model_name: str,
+    api_base: str = "",
+    api_key: str = "",
+    alias: str = "",
+    priority: int | None = None,
+    make_default: bool = False,
+) -> ModelAdded:
+    """Scriptable setup: find or create the provider, add the deployment, optionally default it."""
+    api_base = check_provider(kind=kind, api_base=api_base, api_key=None)
+    provider = Provider.objects.filter(kind=kind, api_base=api_base).first()
+    created = provider is None
+    if provider is None:
+        name = (
+            kind
+            if not Provider.objects.filter(name=kind).exists()
+            else f"{kind}-{Provider.objects.count() + 1}"
+        )
+        provider = provider_create(name=name, kind=kind, api_base=api_base, api_key=api_key)
+    elif api_key:
+        provider = provider_update(provider=provider, api_key=api_key)
+    deployment = deployment_create(
+        provider=provider, model_name=model_name, alias=alias, priority=priority
+    )
+    assistant_name = ""
+    if make_default:
+        assistant = default_assistant_ensure()
+        assistant_update(assistant=assistant, default_model=deployment.alias)
+        assistant_name = assistant.name
+    return ModelAdded(provider, created, deployment, assistant_name)
