@@ -158,18 +158,27 @@ class _ToolCallBuffer:
         return [call for _, call in sorted(self.calls.items()) if call["name"]]
 
 
-def _tool_specs(plan: TurnPlan) -> list[dict[str, Any]]:
-    import importlib.util
+@dataclass(frozen=True)
+class _Prepared:
+    router: Any
+    groups: list[Any]
+    tools: list[dict[str, Any]]
 
-    if importlib.util.find_spec("apps.tools.registry") is None:  # TEMP until tools land
-        return []
-    from apps.llm.models import Assistant
-    from apps.tools.registry import tools_for_assistant
 
-    assistant = (
-        Assistant.objects.filter(pk=plan.assistant.id).first() if plan.assistant.id else None
-    )
-    return [spec.as_openai() for spec in tools_for_assistant(assistant)]
+def _prepare(begin: Callable[[], TurnPlan]) -> tuple[TurnPlan, _Prepared]:
+    """Everything a turn needs from the database, in one trip to a database thread."""
+    from apps.llm.router import tenant_router
+
+    plan = begin()
+    if plan.replayed:
+        return plan, _Prepared(None, [], [])
+    router = tenant_router()
+    groups = router.chain_for(plan.assistant)
+    if plan.client_tools is not None:
+        tools = plan.client_tools
+    else:
+        tools = router.tool_specs(plan.assistant.id) if groups else []
+    return plan, _Prepared(router.router, groups, tools)
 
 
 def _run_tool(plan: TurnPlan, call: dict[str, Any]) -> Any:
@@ -250,7 +259,7 @@ class TurnRunner:
 
     async def events(self) -> AsyncIterator[TurnEvent]:
         started = time.perf_counter()
-        plan = await acall_in_tenant(self.tenant, self.begin)
+        plan, prepared = await acall_in_tenant(self.tenant, _prepare, self.begin)
         self.plan = plan
         yield TurnEvent(
             "accepted",
@@ -263,7 +272,7 @@ class TurnRunner:
             return
         outcome = TurnOutcome(content="", status=MessageStatus.INCOMPLETE, seq=0)
         try:
-            async for event in self._answer(plan, outcome, started):
+            async for event in self._answer(plan, prepared, outcome, started):
                 yield event
         except asyncio.CancelledError:
             outcome.status = MessageStatus.INCOMPLETE
@@ -301,7 +310,7 @@ class TurnRunner:
         return self.seq
 
     async def _answer(
-        self, plan: TurnPlan, outcome: TurnOutcome, started: float
+        self, plan: TurnPlan, prepared: _Prepared, outcome: TurnOutcome, started: float
     ) -> AsyncIterator[TurnEvent]:
         passages: list[Any] = []
         if plan.assistant.knowledge_base_ids:
@@ -313,21 +322,14 @@ class TurnRunner:
             if outcome.sources:
                 yield self._next("sources", sources=outcome.sources)
 
-        from apps.llm.router import tenant_router
-
-        tenant_router_ = await acall_in_tenant(self.tenant, tenant_router)
-        groups = tenant_router_.chain_for(plan.assistant)
-        if plan.client_tools is not None:
-            tools = plan.client_tools
-        else:
-            tools = await acall_in_tenant(self.tenant, _tool_specs, plan) if groups else []
+        groups, tools = prepared.groups, prepared.tools
         messages = build_messages(plan, passages)
         last_checkpoint = time.perf_counter()
         failure: ProviderFailure | None = None
 
         for _step in range(plan.assistant.max_tool_steps + 1):
             stream, model_info, failure = await self._open(
-                tenant_router_.router, groups, messages, plan, tools
+                prepared.router, groups, messages, plan, tools
             )
             if stream is None:
                 break

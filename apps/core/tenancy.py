@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
+from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from apps.tenants.models import Tenant
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _db_executor() -> ThreadPoolExecutor:
+    """A pool of database threads, so concurrent turns do not queue behind one thread."""
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(
+                    max_workers=settings.DB_THREAD_POOL_SIZE, thread_name_prefix="db"
+                )
+    return _executor
 
 
 def call_in_tenant[R](tenant: Tenant, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -18,5 +36,10 @@ def call_in_tenant[R](tenant: Tenant, fn: Callable[..., R], *args: Any, **kwargs
 
 
 async def acall_in_tenant[R](tenant: Tenant, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-    """From async code: run ``fn`` in a database thread, explicitly in ``tenant``'s schema."""
-    return await database_sync_to_async(call_in_tenant)(tenant, fn, *args, **kwargs)
+    """From async code: run ``fn`` in a database thread, explicitly in ``tenant``'s schema.
+
+    Channels' DatabaseSyncToAsync closes obsolete connections around the call (persistent ones
+    survive per ``CONN_MAX_AGE``); the pool lets many turns hit the database in parallel.
+    """
+    runner = DatabaseSyncToAsync(call_in_tenant, thread_sensitive=False, executor=_db_executor())
+    return await runner(tenant, fn, *args, **kwargs)

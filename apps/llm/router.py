@@ -11,15 +11,16 @@ Routers are cached per process and per tenant, keyed by the tenant's configurati
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from apps.llm.models import ModelDeployment, ProviderKind
-from apps.llm.selectors import AssistantConfig, enabled_deployments
+from apps.llm.models import Assistant, ModelDeployment, ProviderKind
+from apps.llm.selectors import AssistantConfig, assistant_config, enabled_deployments
 from apps.llm.services import CONFIG_VERSION_KEY
 
 if TYPE_CHECKING:
@@ -44,9 +45,39 @@ class ModelGroup:
 
 @dataclass(frozen=True)
 class TenantRouter:
+    """A tenant's router plus per-version memos of what every turn would otherwise query."""
+
     version: str
     router: Router
     groups: dict[str, list[ModelGroup]]  # alias -> groups by ascending priority
+    _assistants: dict[int | None, AssistantConfig] = field(default_factory=dict)
+    _tools: dict[int | None, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def assistant(self, assistant_id: int | None) -> AssistantConfig:
+        """The assistant's settings as of this configuration version (one query, then memo)."""
+        config = self._assistants.get(assistant_id)
+        if config is None:
+            assistant = None
+            if assistant_id is not None:
+                assistant = (
+                    Assistant.objects.prefetch_related("knowledge_bases")
+                    .filter(pk=assistant_id)
+                    .first()
+                )
+            config = assistant_config(assistant)
+            self._assistants[assistant_id] = config
+        return config
+
+    def tool_specs(self, assistant_id: int | None) -> list[dict[str, Any]]:
+        """The function specs offered to the model for this assistant (memo per version)."""
+        specs = self._tools.get(assistant_id)
+        if specs is None:
+            from apps.tools.registry import tools_for_assistant
+
+            assistant = Assistant.objects.filter(pk=assistant_id).first() if assistant_id else None
+            specs = [spec.as_openai() for spec in tools_for_assistant(assistant)]
+            self._tools[assistant_id] = specs
+        return specs
 
     def chain_for(self, config: AssistantConfig) -> list[ModelGroup]:
         """The groups to try for an assistant, in order."""
@@ -118,14 +149,28 @@ def _build(version: str) -> TenantRouter:
     return TenantRouter(version=version, router=router, groups=groups)
 
 
+_version_checked: dict[str, float] = {}
+
+
 def tenant_router() -> TenantRouter:
-    """The current tenant's router, rebuilt only when its configuration changed."""
+    """The current tenant's router, rebuilt only when its configuration changed.
+
+    The shared version is read from the cache at most every ``LLM_CONFIG_RECHECK_SECONDS``
+    per process, so a change reaches every node within that time.
+    """
     schema = connection.schema_name  # type: ignore[attr-defined]  # django-tenants backend
+    current = _cache.get(schema)
+    now = time.monotonic()
+    if (
+        current is not None
+        and now - _version_checked.get(schema, 0.0) < settings.LLM_CONFIG_RECHECK_SECONDS
+    ):
+        return current
     version = cache.get(CONFIG_VERSION_KEY)
     if version is None:
         version = "initial"
         cache.add(CONFIG_VERSION_KEY, version, None)
-    current = _cache.get(schema)
+    _version_checked[schema] = now
     if current is not None and current.version == version:
         return current
     with _lock:
@@ -134,3 +179,9 @@ def tenant_router() -> TenantRouter:
             current = _build(version)
             _cache[schema] = current
     return current
+
+
+def router_forget(schema: str) -> None:
+    """Drop this process's memo for ``schema`` (after a configuration change made here)."""
+    _cache.pop(schema, None)
+    _version_checked.pop(schema, None)

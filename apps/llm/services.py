@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.core.encryption import last4
 from apps.core.errors import Conflict, InvalidInput
@@ -34,8 +34,19 @@ ASSISTANT_FIELDS = {
 
 
 def llm_config_bump() -> None:
-    """Mark the current tenant's LLM configuration as changed (after the commit)."""
-    transaction.on_commit(lambda: cache.set(CONFIG_VERSION_KEY, uuid.uuid4().hex, None))
+    """Mark the current tenant's LLM configuration (models, assistants, tools) as changed.
+
+    Every process rebuilds its router on its next version check; this one at once.
+    """
+    from apps.llm.router import router_forget
+
+    schema = connection.schema_name  # type: ignore[attr-defined]  # django-tenants backend
+
+    def bump() -> None:
+        cache.set(CONFIG_VERSION_KEY, uuid.uuid4().hex, None)
+        router_forget(schema)
+
+    transaction.on_commit(bump)
 
 
 def check_provider(*, kind: str, api_base: str, api_key: str | None) -> str:

@@ -71,6 +71,8 @@ PG_EXTRA_SEARCH_PATHS = ["extensions"]
 # django-tenants would check that list with a query at every process start; the reserved
 # slugs below already keep a tenant from being called "extensions".
 SKIP_PG_EXTRA_VALIDATION = True
+# Set search_path once per connection and schema change, not before every query.
+TENANT_LIMIT_SET_CALLS = True
 # Hosts that match no tenant domain are the platform host (admin, widget, API).
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = True
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
@@ -137,8 +139,11 @@ def database_settings(url: str) -> dict:
             "PORT": str(server.port),
         }
     config["ENGINE"] = "django_tenants.postgresql_backend"
-    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
-    config["CONN_HEALTH_CHECKS"] = True
+    # Persistent connections: a turn makes several short queries from database threads.
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    # No per-request health check query: persistent connections are recycled by CONN_MAX_AGE,
+    # and a broken one fails a single request before Django replaces it.
+    config["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
     config.setdefault("OPTIONS", {})
     return config
 
@@ -295,6 +300,10 @@ DEV_SERVER_PORT = env.int("PORT", default=8000)
 LLM_NUM_RETRIES = env.int("LLM_NUM_RETRIES", default=1)
 LLM_ALLOWED_FAILS = env.int("LLM_ALLOWED_FAILS", default=2)
 LLM_COOLDOWN_SECONDS = env.float("LLM_COOLDOWN_SECONDS", default=30.0)
+# How often a process re-reads the tenant's LLM configuration version (seconds).
+LLM_CONFIG_RECHECK_SECONDS = env.float("LLM_CONFIG_RECHECK_SECONDS", default=1.0)
+# Database threads used by async code (consumers, streaming views) for ORM calls.
+DB_THREAD_POOL_SIZE = env.int("DB_THREAD_POOL_SIZE", default=8)
 # A streaming answer is written to the database at least this often (seconds).
 STREAM_CHECKPOINT_SECONDS = env.float("STREAM_CHECKPOINT_SECONDS", default=1.0)
 
@@ -315,6 +324,8 @@ KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)
 KNOWLEDGE_CHUNK_TOKENS = env.int("KNOWLEDGE_CHUNK_TOKENS", default=200)
 KNOWLEDGE_CHUNK_OVERLAP_TOKENS = env.int("KNOWLEDGE_CHUNK_OVERLAP_TOKENS", default=30)
 KNOWLEDGE_EMBED_BATCH_SIZE = env.int("KNOWLEDGE_EMBED_BATCH_SIZE", default=64)
+# The local embedding model's precision: auto = bfloat16 on CPUs with native support, else float32.
+KNOWLEDGE_LOCAL_EMBEDDING_DTYPE = env.str("KNOWLEDGE_LOCAL_EMBEDDING_DTYPE", default="auto")
 # Hybrid retrieval: reciprocal rank fusion of dense (pgvector HNSW) and keyword (BM25) results.
 KNOWLEDGE_RRF_K = env.int("KNOWLEDGE_RRF_K", default=60)
 KNOWLEDGE_DENSE_WEIGHT = env.float("KNOWLEDGE_DENSE_WEIGHT", default=1.0)
@@ -333,3 +344,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": KNOWLEDGE_RESYNC_INTERVAL_SECONDS,
     },
 }
+
+# --- Connectors and tools (apps.connectors, apps.tools) -----------------------------------------
+# Defaults given to new database connections (each connection may change its own).
+CONNECTORS_STATEMENT_TIMEOUT_MS = env.int("CONNECTORS_STATEMENT_TIMEOUT_MS", default=5000)
+CONNECTORS_ROW_LIMIT = env.int("CONNECTORS_ROW_LIMIT", default=200)
+CONNECTORS_MAX_RESULT_BYTES = env.int("CONNECTORS_MAX_RESULT_BYTES", default=65536)
+# Defaults given to new HTTP tools (each tool may change its own).
+TOOLS_HTTP_TIMEOUT_SECONDS = env.float("TOOLS_HTTP_TIMEOUT_SECONDS", default=10.0)
+TOOLS_HTTP_MAX_RESPONSE_BYTES = env.int("TOOLS_HTTP_MAX_RESPONSE_BYTES", default=262144)

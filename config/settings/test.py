@@ -24,6 +24,8 @@ FIELD_ENCRYPTION_KEYS = [
     "bFh0uP6m3q2dA1k4Zc8s9Vt7xYw5rE0oL2jN6gH4fQs=",
 ]
 DATABASES = {"default": database_settings(env.str("TEST_DATABASE_URL", default=""))}
+# No persistent connections: database threads must not keep the test database open at teardown.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Several test runs may share one PostgreSQL server: TEST_DB_SUFFIX keeps their databases apart.
 if env.str("TEST_DB_SUFFIX", default=""):
     DATABASES["default"]["TEST"] = {"NAME": f"test_aichat_{env.str('TEST_DB_SUFFIX')}"}

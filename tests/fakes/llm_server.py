@@ -359,3 +359,32 @@ def _error(status: int, message: str, code: str, type_: str) -> web.Response:
     return web.json_response(
         {"error": {"message": message, "type": type_, "param": None, "code": code}}, status=status
     )
+
+
+def main() -> None:
+    """Run the fake provider in its own process: ``python -m tests.fakes.llm_server --port N``."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token-delay", type=float, default=0.0)
+    parser.add_argument("--tokens", type=int, default=None)
+    args = parser.parse_args()
+    server = FakeLLMServer(token_delay=args.token_delay, tokens=args.tokens)
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", server.openai_chat)
+        app.router.add_post("/api/chat", server.ollama_chat)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", args.port, backlog=2048)
+        await site.start()
+        print(f"listening on {site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
