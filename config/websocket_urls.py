@@ -1,5 +1,9 @@
 """WebSocket routes. Widget sockets are routed by embed key, not by host."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from apps.widgets.consumers import WidgetConsumer
+
+websocket_urlpatterns = [
+    path("ws/widget/", WidgetConsumer.as_asgi()),
+]

@@ -57,6 +57,12 @@ def django_db_setup(
         connection.set_schema_to_public()
     yield created
     with django_db_blocker.unblock():
+        # Database threads of async code may still hold connections: end them first.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         teardown_databases(db_cfg, verbosity=verbosity)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.models import ApiKey
@@ -254,7 +255,7 @@ async def models_view(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-async def chat_completions_view(request: HttpRequest) -> HttpResponse:
+async def chat_completions_view(request: HttpRequest) -> HttpResponseBase:
     if request.method != "POST":
         return openai_error(405, "Use POST.", "method_not_allowed")
     api_key = await sync_to_async(_authenticate)(request)

@@ -350,6 +350,30 @@ CELERY_BEAT_SCHEDULE = {
 CONNECTORS_STATEMENT_TIMEOUT_MS = env.int("CONNECTORS_STATEMENT_TIMEOUT_MS", default=5000)
 CONNECTORS_ROW_LIMIT = env.int("CONNECTORS_ROW_LIMIT", default=200)
 CONNECTORS_MAX_RESULT_BYTES = env.int("CONNECTORS_MAX_RESULT_BYTES", default=65536)
+# Idle connections to tenants' databases kept per process and connection (0: no pooling),
+# and how long one may stay idle before it is closed.
+CONNECTORS_POOL_SIZE = env.int("CONNECTORS_POOL_SIZE", default=4)
+CONNECTORS_POOL_IDLE_SECONDS = env.int("CONNECTORS_POOL_IDLE_SECONDS", default=60)
 # Defaults given to new HTTP tools (each tool may change its own).
 TOOLS_HTTP_TIMEOUT_SECONDS = env.float("TOOLS_HTTP_TIMEOUT_SECONDS", default=10.0)
 TOOLS_HTTP_MAX_RESPONSE_BYTES = env.int("TOOLS_HTTP_MAX_RESPONSE_BYTES", default=262144)
+
+# --- Widget ---------------------------------------------------------------------------------------
+# Rate limits as (count, window in seconds), counted in Redis across every node.
+WIDGET_CONNECTIONS_PER_IP = (env.int("WIDGET_CONNECTIONS_PER_IP", default=60), 60)
+WIDGET_MESSAGES_PER_SESSION = (env.int("WIDGET_MESSAGES_PER_SESSION", default=20), 60)
+WIDGET_MESSAGES_PER_IP = (env.int("WIDGET_MESSAGES_PER_IP", default=60), 60)
+WIDGET_MESSAGES_PER_WIDGET = (env.int("WIDGET_MESSAGES_PER_WIDGET", default=1200), 60)
+
+# --- Tenant REST API docs (apps.llm.api; drf-spectacular) ----------------------------------------
+# Swagger UI's JavaScript and CSS come from the drf-spectacular-sidecar package and are served
+# as our own static files: /api/docs/ works offline, with no CDN.
+SHARED_APPS += ["drf_spectacular_sidecar"]
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+SPECTACULAR_SETTINGS |= {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # write-only fields (API keys) appear only in requests
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "displayOperationId": False},
+}

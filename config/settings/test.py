@@ -35,6 +35,7 @@ if env.str("TEST_SERVER_DATABASE_NAME", default=""):
 # One Redis database for tests, and a per-run prefix so parallel runs never share keys.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/14")
 TEST_RUN_PREFIX = f"aichat-test-{os.getpid()}"
+CACHE_KEY_PREFIX = TEST_RUN_PREFIX  # rate-limit counters and answer streams too
 _redis = redis_dependent_settings(REDIS_URL, VAR_DIR, TEST_RUN_PREFIX)
 CACHES = _redis["CACHES"]
 CHANNEL_LAYERS = _redis["CHANNEL_LAYERS"]

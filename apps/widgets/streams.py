@@ -1,0 +1,155 @@
+"""Frames of answers being generated, shared by every node: one Redis stream per answer.
+
+The task generating an answer publishes each frame (with its sequence number) to the answer's
+stream; any connection on any node follows it from any sequence number, which is how a
+reloaded page or a dropped socket resumes without losing or repeating a word. Streams expire
+an hour after their last frame. Without Redis (the single-node fallback) frames live in this
+process's memory, which is correct only for one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.core.redis import async_redis, key
+
+STREAM_TTL_SECONDS = 3600
+STOP_TTL_SECONDS = 600
+KEEPALIVE_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class ReplyState:
+    """What the database knows about an answer (for streams that are gone or silent)."""
+
+    status: str  # a MessageStatus value
+    seq: int  # last frame folded into the stored content
+    alive: bool  # a generator is still working on it (heartbeat)
+
+
+StateLookup = Callable[[], Awaitable[ReplyState | None]]
+KEEPALIVE: dict[str, Any] = {"type": "keepalive"}
+
+
+def _done(reply_id: str, state: ReplyState) -> dict[str, Any]:
+    status = state.status if state.status != "streaming" else "incomplete"
+    return {
+        "type": "aichat.done",
+        "message_id": reply_id,
+        "seq": state.seq + 1,
+        "status": status,
+        "notice": None,
+    }
+
+
+@dataclass
+class _MemoryStream:
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+_memory: dict[str, _MemoryStream] = {}
+_memory_stops: set[str] = set()
+
+
+async def publish(reply_id: str, frame: dict[str, Any]) -> None:
+    client = async_redis()
+    if client is None:
+        stream = _memory.setdefault(reply_id, _MemoryStream())
+        stream.frames.append(frame)
+        stream.changed.set()
+        stream.changed = asyncio.Event()
+        if frame["type"] == "aichat.done":
+            asyncio.get_running_loop().call_later(STREAM_TTL_SECONDS, _memory.pop, reply_id, None)
+        return
+    name = key("answer", reply_id)
+    pipe = client.pipeline(transaction=False)
+    pipe.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
+    pipe.expire(name, STREAM_TTL_SECONDS)
+    await pipe.execute()
+
+
+async def follow(
+    reply_id: str, after_seq: int, state: StateLookup
+) -> AsyncIterator[dict[str, Any]]:
+    """Frames with ``seq > after_seq`` until ``done``; KEEPALIVE on long silences.
+
+    When the stream is gone (expired) or silent while no generator is alive, the answer is
+    finished from the database's record: a ``done`` with the stored (or "incomplete") status.
+    """
+    client = async_redis()
+    if client is None:
+        async for frame in _follow_memory(reply_id, after_seq, state):
+            yield frame
+        return
+    name = key("answer", reply_id)
+    last = f"0-{after_seq}"
+    if not await client.exists(name):
+        known = await state()
+        if known is None:
+            return
+        if known.status != "streaming" or not known.alive:
+            yield _done(reply_id, known)
+            return
+    while True:
+        reply = await client.xread({name: last}, block=int(KEEPALIVE_SECONDS * 1000), count=500)
+        if not reply:
+            known = await state()
+            if known is None or known.status != "streaming" or not known.alive:
+                if known is not None:
+                    yield _done(reply_id, known)
+                return
+            yield KEEPALIVE
+            continue
+        for entry_id, fields in reply[0][1]:
+            last = entry_id
+            frame = json.loads(fields["f"])
+            yield frame
+            if frame["type"] == "aichat.done":
+                return
+
+
+async def _follow_memory(
+    reply_id: str, after_seq: int, state: StateLookup
+) -> AsyncIterator[dict[str, Any]]:
+    position = after_seq
+    while True:
+        stream = _memory.get(reply_id)
+        if stream is None:
+            known = await state()
+            if known is None:
+                return
+            if known.status != "streaming" or not known.alive:
+                yield _done(reply_id, known)
+                return
+            await asyncio.sleep(0.05)
+            continue
+        pending = [frame for frame in stream.frames if frame["seq"] > position]
+        for frame in pending:
+            position = frame["seq"]
+            yield frame
+            if frame["type"] == "aichat.done":
+                return
+        try:
+            await asyncio.wait_for(stream.changed.wait(), KEEPALIVE_SECONDS)
+        except TimeoutError:
+            yield KEEPALIVE
+
+
+async def request_stop(reply_id: str) -> None:
+    client = async_redis()
+    if client is None:
+        _memory_stops.add(reply_id)
+        return
+    await client.set(key("stop", reply_id), "1", ex=STOP_TTL_SECONDS)
+
+
+async def stop_requested(reply_id: str) -> bool:
+    client = async_redis()
+    if client is None:
+        return reply_id in _memory_stops
+    return bool(await client.exists(key("stop", reply_id)))
