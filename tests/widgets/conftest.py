@@ -59,7 +59,7 @@ class Socket:
     async def send(self, **frame: Any) -> None:
         await self.comm.send_to(text_data=json.dumps(frame))
 
-    async def recv(self, timeout: float = 10) -> dict[str, Any]:
+    async def recv(self, timeout: float = 30) -> dict[str, Any]:
         return json.loads(await self.comm.receive_from(timeout=timeout))
 
     async def closed_with(self) -> int:
