@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["startup", "tenant_create", "engine_ttft"]
+BENCHMARKS = ["startup", "tenant_create", "engine_ttft", "widget"]
 
 
 def main(argv: list[str]) -> int:

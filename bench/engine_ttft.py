@@ -30,7 +30,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(name: str, values: list[float]) -> str:
@@ -108,7 +108,10 @@ def setup_tenant(base: str, count: int):
 
     slug = f"bench-engine-{uuid.uuid4().hex[:6]}"
     created = tenant_create(
-        slug=slug, name="Bench engine", domain=f"{slug}.localhost", owner_email=f"o-{slug}@bench.test"
+        slug=slug,
+        name="Bench engine",
+        domain=f"{slug}.localhost",
+        owner_email=f"o-{slug}@bench.test",
     )
     with tenant_context(created.tenant):
         provider = llm.provider_create(name="fake", kind="openai_compatible", api_base=f"{base}/v1")
@@ -146,7 +149,9 @@ async def sequential(tenant, conversations, base: str, samples: int) -> dict[str
             text = f"question {i}"
             provider = await raw_ttft(client, base, text)
             results["litellm"].append(await litellm_ttft(base, text))
-            engine, status = await engine_ttft(tenant, conversations[1 + i % (len(conversations) - 1)], text)
+            engine, status = await engine_ttft(
+                tenant, conversations[1 + i % (len(conversations) - 1)], text
+            )
             assert status == "complete", status
             results["provider"].append(provider)
             results["engine"].append(engine)
@@ -159,7 +164,9 @@ async def concurrent(tenant, conversations, base: str, concurrency: int) -> dict
 
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        provider = await asyncio.gather(*(raw_ttft(client, base, f"c{i}") for i in range(concurrency)))
+        provider = await asyncio.gather(
+            *(raw_ttft(client, base, f"c{i}") for i in range(concurrency))
+        )
     outcomes = await asyncio.gather(
         *(engine_ttft(tenant, conversations[i], f"concurrent {i}") for i in range(concurrency)),
         return_exceptions=True,
@@ -180,16 +187,17 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.conf import settings
-
     # Threads for database calls: enough for the concurrent run.
     from asgiref.sync import SyncToAsync  # noqa: F401
+    from django.conf import settings
 
     proc, base = start_provider(args.token_delay)
     tenant, conversations = setup_tenant(base, max(args.concurrency, 20) + 1)
     try:
         seq = asyncio.run(sequential(tenant, conversations, base, args.samples))
-        print(f"Sequential turns ({args.samples}), provider token delay {args.token_delay * 1000:.0f} ms:")
+        print(
+            f"Sequential turns ({args.samples}), provider token delay {args.token_delay * 1000:.0f} ms:"
+        )
         print(summary("provider TTFT (raw HTTP)", seq["provider"]))
         print(summary("LiteLLM TTFT (acompletion)", seq["litellm"]))
         print(summary("engine TTFT (message in -> token)", seq["engine"]))

@@ -219,7 +219,8 @@ def bench_engine(engine: str, runs: int) -> None:
     finally:
         target.drop()
     (t50, t95), (n50, n95), (o50, o95) = percentiles(tool), percentiles(new), percentiles(open_)
-    print(f"{engine}: {runs} runs each")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{engine}: {runs} runs each (load average {load} on {os.cpu_count()} CPUs)")
     print(f"  tool_run (named query)          p50 {t50:6.2f} ms   p95 {t95:6.2f} ms")
     print(f"  raw driver, new connection      p50 {n50:6.2f} ms   p95 {n95:6.2f} ms")
     print(f"  raw driver, open connection     p50 {o50:6.2f} ms   p95 {o95:6.2f} ms")

@@ -10,6 +10,9 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("connectors/", include("apps.connectors.urls", namespace="connectors")),
+    path("tools/", include("apps.tools.urls", namespace="tools")),
+    path("llm/", include("apps.llm.urls", namespace="llm")),
     path("", include(("apps.tenants.urls", "backoffice"), namespace="backoffice")),
     path("", include("config.urls_shared")),
 ]

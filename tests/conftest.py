@@ -26,6 +26,12 @@ from apps.tenants.services import TenantCreated, tenant_create
 PASSWORD = "correct-horse-battery"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread from its first use on, which async tests after it could not share."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
+
+
 def _create(slug: str) -> TenantCreated:
     return tenant_create(
         slug=slug,

@@ -210,6 +210,22 @@ def assistant_update(*, assistant: Assistant, **fields: Any) -> Assistant:
     return assistant
 
 
+@transaction.atomic
+def assistant_delete(*, assistant: Assistant) -> None:
+    """Delete an assistant; when it was the default, the first remaining one takes over.
+
+    Conversations and widgets that used it keep working with the tenant's default.
+    """
+    was_default = assistant.is_default
+    assistant.delete()
+    if was_default:
+        successor = Assistant.objects.order_by("name").first()
+        if successor is not None:
+            successor.is_default = True
+            successor.save(update_fields=["is_default", "updated_at"])
+    llm_config_bump()
+
+
 def default_assistant_ensure() -> Assistant:
     """The tenant's default assistant, created with sensible settings when there is none."""
     assistant = Assistant.objects.filter(is_default=True).first()

@@ -261,3 +261,86 @@ def test_local_first_assistants_never_reach_cloud_unless_allowed(engine_tenant):
     assert [g.is_local for g in private_chain] == [True]
     assert [g.is_local for g in open_chain] == [True, False]
     assert local.priority < 10
+
+
+@pytest.fixture(scope="module")
+def order_api():
+    """A loopback 'internal API' the HTTP tool calls."""
+    import http.server
+    import json
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(
+                {"order": self.path.rsplit("/", 1)[-1], "status": "shipped", "internal": "x"}
+            )
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_tool_loop_calls_an_enabled_tool_and_stores_the_call(engine_tenant, fake_llm, order_api):
+    from apps.tools.services import http_tool_create
+
+    conversation = make_conversation(engine_tenant, default_model="toolcaller")
+    with tenant_context(engine_tenant):
+        assistant = Assistant.objects.get(pk=conversation.assistant_id)
+        http_tool_create(
+            name=f"order_status_{uuid.uuid4().hex[:6]}",
+            description="Status of an order",
+            url_template=f"http://127.0.0.1:{order_api}/orders/{{order_id}}",
+            allowed_hosts=["127.0.0.1"],
+            parameters={
+                "type": "object",
+                "properties": {"order_id": {"type": "integer"}},
+                "required": ["order_id"],
+            },
+            response_fields=["order", "status"],
+            allow_private_network=True,
+            summary_template="Looked up order {order_id}",
+            assistants=[assistant],
+        )
+    fake_llm.tool_arguments = {"order_id": 1234}
+    fake_llm.requests.clear()
+    events, reply, _, _ = run(engine_tenant, conversation, text="Where is order 1234?")
+
+    assert [e.data["summary"] for e in events if e.type == "tool"] == ["Looked up order 1234"]
+    assert reply.status == MessageStatus.COMPLETE
+    assert "shipped" in reply.content and "internal" not in reply.content
+    assert reply.tool_calls[0]["ok"] is True
+    assert reply.tool_calls[0]["summary"] == "Looked up order 1234"
+    # The model saw the tool result as a tool message, and was offered the tool.
+    final_request = fake_llm.requests[-1]["body"]
+    assert final_request["messages"][-1]["role"] == "tool"
+    assert fake_llm.requests[0]["body"]["tools"][0]["function"]["name"].startswith("order_status_")
+
+
+def test_a_tool_error_goes_back_to_the_model_not_to_the_visitor(engine_tenant, fake_llm):
+    from apps.tools.services import http_tool_create
+
+    conversation = make_conversation(engine_tenant, default_model="toolcaller")
+    with tenant_context(engine_tenant):
+        assistant = Assistant.objects.get(pk=conversation.assistant_id)
+        http_tool_create(
+            name=f"broken_{uuid.uuid4().hex[:6]}",
+            description="Always refused: loopback without the private-network box",
+            url_template="http://127.0.0.1:9/x",
+            allowed_hosts=["127.0.0.1"],
+            assistants=[assistant],
+        )
+    fake_llm.tool_arguments = {}
+    _events, reply, _, _ = run(engine_tenant, conversation, text="Try it")
+    assert reply.status == MessageStatus.COMPLETE
+    assert reply.tool_calls[0]["ok"] is False and reply.tool_calls[0]["error_code"]
+    assert "Traceback" not in reply.content
+    assert reply.content.startswith("The tool said:")

@@ -72,9 +72,9 @@ def test_preflight_allows_the_identity_header(client, widget):
 async def test_sse_message_streams_the_answer_and_session_shows_it(widget):
     client = AsyncClient(HTTP_HOST="localhost")
     key = widget["fast"].embed_key
-    session = (await client.get(f"/widget/api/session?key={key}", headers={"origin": ORIGIN})).json()[
-        "session_id"
-    ]
+    session = (
+        await client.get(f"/widget/api/session?key={key}", headers={"origin": ORIGIN})
+    ).json()["session_id"]
     response = await client.post(
         f"/widget/api/messages?key={key}&session_id={session}",
         data=json.dumps({"session_id": session, "client_id": "sse-1", "text": "Over HTTP?"}),
@@ -94,7 +94,9 @@ async def test_sse_message_streams_the_answer_and_session_shows_it(widget):
     assert b"id: 1\n" in body
 
     welcome = (
-        await client.get(f"/widget/api/session?key={key}&session_id={session}", headers={"origin": ORIGIN})
+        await client.get(
+            f"/widget/api/session?key={key}&session_id={session}", headers={"origin": ORIGIN}
+        )
     ).json()
     assert welcome["session_id"] == session
     assert [m["role"] for m in welcome["messages"]] == ["user", "assistant"]

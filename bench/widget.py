@@ -1,0 +1,298 @@
+"""Widget figures: script size, time to a visible launcher, and many live sessions.
+
+- size: bytes of static/widget.js, gzipped at level 9;
+- launcher: in headless Chromium, from the end of the script's download (it executes right
+  after) to the launcher having a size on screen, median of several page loads;
+- sessions: N concurrent widget WebSockets against a real daphne (subprocess, development
+  database, a throwaway tenant whose model is the loopback fake provider in its own process);
+  each says hello, asks a question and reads the streamed answer. Reports dropped sessions,
+  time to first token, and inter-token gaps minus the provider's own token delay;
+- idle memory: daphne's RSS growth per idle connection (hello done, nothing streaming).
+
+Usage: python -m bench widget [--sessions 1000] [--tokens 30] [--token-delay 0.02] [--nodes 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import itertools
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        if ordered
+        else float("nan")
+    )
+
+
+def size() -> None:
+    body = (BASE_DIR / "static" / "widget.js").read_bytes()
+    print(f"widget.js: {len(body)} bytes, {len(gzip.compress(body, 9))} bytes gzipped (-9)")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launcher(loads: int = 15) -> None:
+    import http.server
+    import threading
+    from functools import partial
+
+    from playwright.sync_api import sync_playwright
+
+    root = Path(tempfile.mkdtemp())
+    shutil.copy(BASE_DIR / "static" / "widget.js", root / "widget.js")
+    (root / "index.html").write_text(
+        '<!doctype html><html lang="en"><body><h1>Host page</h1>'
+        '<script src="/widget.js" data-key="ek_bench"></script></body></html>'
+    )
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port), partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    probe = """() => new Promise(done => {
+        const entry = performance.getEntriesByType('resource').find(e => e.name.endsWith('/widget.js'));
+        const tick = () => {
+            const r = document.querySelector('#aichat-root');
+            const l = r && r.shadowRoot && r.shadowRoot.querySelector('.launcher');
+            const box = l && l.getBoundingClientRect();
+            if (box && box.width > 0 && box.height > 0) done(performance.now() - entry.responseEnd);
+            else requestAnimationFrame(tick);
+        };
+        tick();
+    })"""
+    times = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        for _ in range(loads):
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/index.html")
+            times.append(page.evaluate(probe))
+            page.close()
+        browser.close()
+    server.shutdown()
+    print(
+        f"launcher visible after script load: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms (n={loads})"
+    )
+
+
+def setup(provider_base: str):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    import django
+
+    django.setup()
+    from django_tenants.utils import tenant_context
+
+    from apps.llm import services as llm
+    from apps.tenants.services import tenant_create
+    from apps.widgets.services import widget_create
+
+    slug = f"bench-widget-{uuid.uuid4().hex[:6]}"
+    created = tenant_create(
+        slug=slug,
+        name="Bench widget",
+        domain=f"{slug}.localhost",
+        owner_email=f"o-{slug}@bench.test",
+    )
+    with tenant_context(created.tenant):
+        provider = llm.provider_create(
+            name="fake", kind="openai_compatible", api_base=f"{provider_base}/v1"
+        )
+        llm.deployment_create(provider=provider, model_name="echo", alias="chat")
+        llm.assistant_create(name="Bench", default_model="chat", is_default=True)
+        widget = widget_create(name="Bench", allowed_origins=["https://bench.example"])
+    return created.tenant, widget.embed_key
+
+
+def teardown(tenant) -> None:
+    from django.db import connection
+
+    from apps.accounts.models import User
+    from apps.tenants.models import Tenant
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+    Tenant.objects.filter(pk=tenant.pk).delete()
+    User.objects.filter(email__endswith="@bench.test").delete()
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def session(port: int, key: str, results: dict, idle: asyncio.Event | None = None) -> None:
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            f"ws://127.0.0.1:{port}/ws/widget/?key={key}",
+            headers={"Origin": "https://bench.example"},
+            max_msg_size=0,
+        ) as ws,
+    ):
+        await ws.send_str(
+            json.dumps({"type": "aichat.hello", "session_id": None, "identity": None})
+        )
+        welcome = json.loads((await ws.receive(timeout=60)).data)
+        assert welcome["type"] == "aichat.welcome", welcome
+        if idle is not None:
+            results["idle"] += 1
+            await idle.wait()
+            return
+        sent = time.perf_counter()
+        await ws.send_str(
+            json.dumps({"type": "aichat.message", "client_id": str(uuid.uuid4()), "text": "hello"})
+        )
+        stamps = []
+        while True:
+            msg = await ws.receive(timeout=120)
+            frame = json.loads(msg.data)
+            if frame["type"] == "aichat.delta":
+                stamps.append(time.perf_counter())
+            elif frame["type"] == "aichat.done":
+                break
+            elif frame["type"] == "aichat.error":
+                raise RuntimeError(frame)
+        results["ttft"].append((stamps[0] - sent) * 1000)
+        results["gaps"].extend((b - a) * 1000 for a, b in itertools.pairwise(stamps))
+        results["ok"] += 1
+
+
+def sessions(count: int, tokens: int, token_delay: float, nodes: int) -> None:
+    provider_port = free_port()
+    provider = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.llm_server",
+            "--port",
+            str(provider_port),
+            "--token-delay",
+            str(token_delay),
+            "--tokens",
+            str(tokens),
+        ],
+        cwd=BASE_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    provider.stdout.readline()  # type: ignore[union-attr]
+    tenant, key = setup(f"http://127.0.0.1:{provider_port}")
+    env = {
+        **os.environ,
+        "WIDGET_CONNECTIONS_PER_IP": "1000000",
+        "WIDGET_MESSAGES_PER_IP": "1000000",
+        "WIDGET_MESSAGES_PER_WIDGET": "1000000",
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+    ports = [free_port() for _ in range(nodes)]
+    daphnes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]  # fmt: skip
+    time.sleep(6)
+    try:
+
+        async def run_idle() -> None:
+            before = sum(rss_kb(d.pid) for d in daphnes)
+            idle = asyncio.Event()
+            results = {"idle": 0}
+            tasks = [
+                asyncio.create_task(session(ports[i % nodes], key, results, idle))
+                for i in range(count)
+            ]
+            while results["idle"] < count and not all(t.done() for t in tasks):
+                await asyncio.sleep(0.5)
+            after = sum(rss_kb(d.pid) for d in daphnes)
+            print(
+                f"idle connections: {results['idle']}/{count}, daphne RSS +{(after - before) / max(1, results['idle']):.1f} KiB per connection"
+            )
+            idle.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        async def run_streams() -> None:
+            results = {"ok": 0, "ttft": [], "gaps": []}
+            started = time.perf_counter()
+            outcomes = await asyncio.gather(
+                *(session(ports[i % nodes], key, results) for i in range(count)),
+                return_exceptions=True,
+            )
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            added = [gap - token_delay * 1000 for gap in results["gaps"]]
+            print(
+                f"{count} concurrent streamed sessions on {nodes} daphne node(s): {results['ok']} complete, "
+                f"{len(errors)} dropped, {time.perf_counter() - started:.1f} s"
+            )
+            if errors:
+                print(f"  first error: {errors[0]!r}")
+            print(
+                f"  time to first token: p50 {pct(results['ttft'], 50):.0f} ms, p99 {pct(results['ttft'], 99):.0f} ms"
+            )
+            print(
+                f"  inter-token gap minus provider delay ({token_delay * 1000:.0f} ms): "
+                f"p50 {pct(added, 50):.1f} ms, p99 {pct(added, 99):.1f} ms"
+            )
+
+        asyncio.run(run_idle())
+        asyncio.run(run_streams())
+    finally:
+        for d in daphnes:
+            d.terminate()
+        provider.terminate()
+        teardown(tenant)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--tokens", type=int, default=30)
+    parser.add_argument("--token-delay", type=float, default=0.02)
+    parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument("--skip-browser", action="store_true")
+    args, _ = parser.parse_known_args()
+    size()
+    if not args.skip_browser:
+        launcher()
+    sessions(args.sessions, args.tokens, args.token_delay, args.nodes)
+
+
+if __name__ == "__main__":
+    main()
