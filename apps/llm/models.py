@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -19,12 +22,30 @@ class ProviderKind(models.TextChoices):
 LOCAL_PROVIDER_KINDS = {ProviderKind.OLLAMA, ProviderKind.OPENAI_COMPATIBLE}
 
 
+def validate_base_url(value: str) -> None:
+    """An http(s) URL with a host; single-label hosts (``ollama``) are fine."""
+    try:
+        parsed = urlsplit(value)
+        parsed.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValidationError("Enter a valid URL such as http://ollama:11434.") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValidationError("Enter a valid URL such as http://ollama:11434.")
+
+
 class Provider(models.Model):
     """Where models are served: a cloud account or a server on the tenant's network."""
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=32, choices=ProviderKind.choices)
-    api_base = models.URLField(blank=True, help_text="Ollama: http://127.0.0.1:11434")
+    # A CharField, not a URLField: on-premises hosts are often single-label names
+    # (http://ollama:11434 in docker compose, http://gpu-1:8000/v1 on a LAN).
+    api_base = models.CharField(
+        max_length=300,
+        blank=True,
+        validators=[validate_base_url],
+        help_text="Ollama: http://127.0.0.1:11434",
+    )
     api_key = EncryptedTextField(blank=True)
     api_key_last4 = models.CharField(max_length=4, blank=True)
     timeout_seconds = models.PositiveIntegerField(default=60)

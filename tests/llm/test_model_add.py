@@ -119,3 +119,21 @@ def test_add_model_command_refuses_a_missing_env_key(tenant_a, monkeypatch):
             "NOPE_KEY",
         )
     assert excinfo.value.returncode == 2
+
+
+@pytest.mark.parametrize(
+    "base", ["http://ollama:11434", "http://gpu-1:8000/v1", "https://llm.internal.example"]
+)
+def test_single_label_and_lan_hosts_are_valid_base_urls(in_tenant_a, base):
+    provider = services.provider_create(
+        name=f"p-{base[-5:]}", kind="openai_compatible", api_base=base
+    )
+    assert provider.api_base == base.rstrip("/")
+
+
+@pytest.mark.parametrize("base", ["ollama:11434", "ftp://x", "http://", "http://host:99999"])
+def test_bad_base_urls_are_refused(in_tenant_a, base):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises((ValidationError, InvalidInput)):
+        services.provider_create(name="bad", kind="openai_compatible", api_base=base)
