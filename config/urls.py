@@ -13,6 +13,7 @@ urlpatterns = [
     path("connectors/", include("apps.connectors.urls", namespace="connectors")),
     path("tools/", include("apps.tools.urls", namespace="tools")),
     path("llm/", include("apps.llm.urls", namespace="llm")),
+    path("widgets/", include(("apps.widgets.page_urls", "widgets"), namespace="widgets")),
     path("", include(("apps.tenants.urls", "backoffice"), namespace="backoffice")),
     path("", include("config.urls_shared")),
 ]

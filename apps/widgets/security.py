@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,13 +52,37 @@ def origin_allowed(widget: Widget, origin: str | None) -> bool:
     return False
 
 
+HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
 def check_origin_rule(value: str) -> str:
-    """Normalise an allowed-origin rule for storage; raises ValueError when it is not one."""
+    """Normalise an allowed-origin rule for storage; raises ValueError when it is not one.
+
+    ``scheme://host[:port]``; a wildcard only as a leading ``*.`` over at least two labels
+    (``https://*.acme.com``, never ``https://*.com``).
+    """
     text = value.strip().lower().rstrip("/")
+    wildcard = "://*." in text
     parts = _parts(text.replace("://*.", "://", 1))
-    if parts is None:
-        raise ValueError(f"'{value}' is not an origin such as https://shop.example.com")
+    problem = f"'{value}' is not an origin such as https://shop.example.com"
+    if parts is None or "*" in text.replace("://*.", "://", 1):
+        raise ValueError(problem)
+    labels = parts[1].split(".")
+    if not all(HOST_LABEL_RE.match(label) for label in labels) and not _is_ip(parts[1]):
+        raise ValueError(problem)
+    if wildcard and len(labels) < 2:
+        raise ValueError(f"'{value}': a wildcard must cover a domain such as https://*.acme.com")
     return text
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def identity_sign(widget: Widget, user_id: str) -> str:

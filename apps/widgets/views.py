@@ -123,6 +123,10 @@ def keyed(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         origin = request.headers.get("Origin")
+        if origin is None and request.headers.get("Sec-Fetch-Site") == "same-origin":
+            # Browsers send no Origin on same-origin GETs (the backoffice preview, or a site
+            # that serves the widget from its own domain through a proxy).
+            origin = f"{request.scheme}://{request.get_host()}"
         found = await sync_to_async(selectors.widget_by_embed_key)(request.GET.get("key", ""))
         if found is None:
             return _cors(error_body("unknown_key", "Unknown widget key.", 401), origin)

@@ -141,3 +141,52 @@ def test_oversized_and_malformed_posts_are_coded_errors(client, widget):
         HTTP_ORIGIN=ORIGIN,
     )
     assert bad.status_code == 400 and bad.json()["code"] == "bad_frame"
+
+
+def test_same_origin_requests_without_an_origin_header_use_the_host(
+    widget, engine_tenant, committed
+):
+    from django_tenants.utils import tenant_context
+
+    from apps.widgets.services import widget_update
+
+    with tenant_context(engine_tenant):
+        w = widget["fast"]
+        widget_update(widget=w, allowed_origins=[*w.allowed_origins, "http://localhost"])
+    client = Client(HTTP_HOST="localhost")
+    response = client.get(f"/widget/config?key={w.embed_key}", HTTP_SEC_FETCH_SITE="same-origin")
+    assert response.status_code == 200
+    assert client.get(f"/widget/config?key={w.embed_key}").status_code == 403  # no origin at all
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "https://a.*.com",
+        "https://exa mple.com",
+        "https://*.com",
+        "https://ex_ample.com",
+        "ftp://x.com",
+        "https://x.com/path",
+    ],
+)
+def test_origin_rules_are_strict(rule):
+    from apps.widgets.security import check_origin_rule
+
+    with pytest.raises(ValueError):
+        check_origin_rule(rule)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "https://shop.acme.com",
+        "http://localhost:8000",
+        "https://*.acme.com",
+        "http://127.0.0.1:3000",
+    ],
+)
+def test_origin_rules_accept_real_origins(rule):
+    from apps.widgets.security import check_origin_rule
+
+    assert check_origin_rule(rule) == rule
