@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API keeps an event loop running in this thread; the Django calls the
-# fixtures make here are ordinary blocking ones (the documented escape hatch for such tests).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SCREENSHOTS = BASE_DIR / "var" / "screenshots"
@@ -32,6 +29,10 @@ def browser() -> Iterator[object]:
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         pytest.fail("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
+    # Playwright's sync API keeps an event loop running in this thread; the Django calls that
+    # browser tests make here are ordinary blocking ones (Django's documented escape hatch).
+    # Browser tests run last (tests/conftest.py), so nothing after them depends on the check.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
