@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django_tenants.utils import tenant_context
 
@@ -200,6 +201,7 @@ def server_port(django_db_setup, django_db_blocker) -> Iterator[int]:
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "TEST_SERVER_DATABASE_NAME": connection.settings_dict["NAME"],
+        "TEST_RUN_PREFIX": settings.TEST_RUN_PREFIX,
     }
     (BASE_DIR / "var").mkdir(exist_ok=True)
     log = open(BASE_DIR / "var" / f"e2e-daphne-{port}.log", "w")  # noqa: SIM115

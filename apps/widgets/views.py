@@ -132,7 +132,10 @@ def keyed(view: Callable[..., Any]) -> Callable[..., Any]:
             return _cors(error_body("unknown_key", "Unknown widget key.", 401), origin)
         tenant, widget = found
         if not origin_allowed(widget, origin):
-            return error_body("origin_not_allowed", "This page may not use this widget.", 403)
+            # Readable by the refused page (an error, nothing else), so it can say why.
+            return _cors(
+                error_body("origin_not_allowed", "This page may not use this widget.", 403), origin
+            )
         if request.method == "OPTIONS":
             return _cors(HttpResponse(status=204), origin)
         identity_header = request.headers.get("X-AIChat-Identity")

@@ -34,7 +34,8 @@ if env.str("TEST_SERVER_DATABASE_NAME", default=""):
     DATABASES["default"]["NAME"] = env.str("TEST_SERVER_DATABASE_NAME")
 # One Redis database for tests, and a per-run prefix so parallel runs never share keys.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/14")
-TEST_RUN_PREFIX = f"aichat-test-{os.getpid()}"
+# A server process started by the tests passes its parent's prefix on, so both see one cache.
+TEST_RUN_PREFIX = env.str("TEST_RUN_PREFIX", default=f"aichat-test-{os.getpid()}")
 CACHE_KEY_PREFIX = TEST_RUN_PREFIX  # rate-limit counters and answer streams too
 _redis = redis_dependent_settings(REDIS_URL, VAR_DIR, TEST_RUN_PREFIX)
 CACHES = _redis["CACHES"]

@@ -163,7 +163,9 @@ def test_a_page_on_another_origin_gets_no_chat(browser, sites, embedded, engine_
     )
     page.goto(f"{other.origin}/index.html")
     page.locator("#aichat-root .launcher").click()
-    page.wait_for_function("() => window.__aichatErrors.length > 0", timeout=15000)
+    page.wait_for_function(
+        "() => window.__aichatErrors.some(e => e.code === 'origin_not_allowed')", timeout=15000
+    )
     codes = page.evaluate("() => window.__aichatErrors.map(e => e.code)")
     assert "origin_not_allowed" in codes
     assert (
