@@ -59,6 +59,9 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    settings.DEBUG = False  # as in production: no per-query logging (time and memory)
     from django.db import connection
     from django_tenants.utils import tenant_context
 
@@ -143,7 +146,12 @@ def evaluate(kb_id: int, asked: list[tuple[str, set[str]]]) -> None:
     modes = {
         "BM25 alone": {"KNOWLEDGE_DENSE_WEIGHT": 0.0, "KNOWLEDGE_KEYWORD_WEIGHT": 1.0},
         "dense alone": {"KNOWLEDGE_DENSE_WEIGHT": 1.0, "KNOWLEDGE_KEYWORD_WEIGHT": 0.0},
-        f"hybrid (k={default_k}, weights {default_w[0]:g}:{default_w[1]:g})": {},
+        "hybrid, untuned (k=60, weights 1:1)": {
+            "KNOWLEDGE_RRF_K": 60,
+            "KNOWLEDGE_DENSE_WEIGHT": 1.0,
+            "KNOWLEDGE_KEYWORD_WEIGHT": 1.0,
+        },
+        f"hybrid, defaults (k={default_k}, weights {default_w[0]:g}:{default_w[1]:g})": {},
     }
     print(f"{len(asked)} questions")
     print("| retrieval | hit@5 | MRR@10 |")

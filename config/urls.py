@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("connectors/", include("apps.connectors.urls", namespace="connectors")),
     path("tools/", include("apps.tools.urls", namespace="tools")),
+    path("knowledge/", include("apps.knowledge.urls", namespace="knowledge")),
     path("llm/", include("apps.llm.urls", namespace="llm")),
     path("widgets/", include(("apps.widgets.page_urls", "widgets"), namespace="widgets")),
     path("", include(("apps.tenants.urls", "backoffice"), namespace="backoffice")),

@@ -24,7 +24,15 @@ def async_redis() -> Any:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        # Each socket following an answer holds a connection in a blocking XREAD, so the pool
+        # is large, and a burst beyond it waits for a free connection instead of failing.
+        pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            decode_responses=True,
+            max_connections=settings.REDIS_ASYNC_MAX_CONNECTIONS,
+            timeout=10,
+        )
+        client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client
     return client
 

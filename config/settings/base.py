@@ -202,6 +202,8 @@ def redis_dependent_settings(redis_url: str, var_dir: Path, key_prefix: str) -> 
 
 
 CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="aichat")
+# Redis connections per process for async code (one per widget socket following an answer).
+REDIS_ASYNC_MAX_CONNECTIONS = env.int("REDIS_ASYNC_MAX_CONNECTIONS", default=4000)
 
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -327,9 +329,10 @@ KNOWLEDGE_EMBED_BATCH_SIZE = env.int("KNOWLEDGE_EMBED_BATCH_SIZE", default=64)
 # The local embedding model's precision: auto = bfloat16 on CPUs with native support, else float32.
 KNOWLEDGE_LOCAL_EMBEDDING_DTYPE = env.str("KNOWLEDGE_LOCAL_EMBEDDING_DTYPE", default="auto")
 # Hybrid retrieval: reciprocal rank fusion of dense (pgvector HNSW) and keyword (BM25) results.
-KNOWLEDGE_RRF_K = env.int("KNOWLEDGE_RRF_K", default=60)
+# Defaults tuned on Python's docs (bench/quality.py, docs/benchmarks.md).
+KNOWLEDGE_RRF_K = env.int("KNOWLEDGE_RRF_K", default=10)
 KNOWLEDGE_DENSE_WEIGHT = env.float("KNOWLEDGE_DENSE_WEIGHT", default=1.0)
-KNOWLEDGE_KEYWORD_WEIGHT = env.float("KNOWLEDGE_KEYWORD_WEIGHT", default=1.0)
+KNOWLEDGE_KEYWORD_WEIGHT = env.float("KNOWLEDGE_KEYWORD_WEIGHT", default=0.5)
 KNOWLEDGE_CANDIDATES = env.int("KNOWLEDGE_CANDIDATES", default=40)
 KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=100)
 # Dotted path of a reranker: callable(query, chunks) -> chunks, best first. Empty: none.
