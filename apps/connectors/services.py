@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,18 +34,14 @@ from apps.connectors.sqlguard import (
     parse_row_filter,
 )
 from apps.core.errors import AppError, Conflict, InvalidInput
+from apps.core.services import model_save_validated
 from apps.llm.services import llm_config_bump
 
 _PARAM_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 def _save(instance: Any) -> None:
-    try:
-        instance.full_clean()
-    except ValidationError as exc:
-        first_field, messages = next(iter(exc.message_dict.items()))
-        raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_input") from None
-    instance.save()
+    model_save_validated(instance)
     llm_config_bump()  # the tools offered to models changed: routers re-read them
 
 

@@ -70,3 +70,17 @@ def secrets_rotate() -> RotationReport:
                 if (public and in_public) or (not public and in_tenants):
                     _rotate_model(model, names, schema, report)
     return report
+
+
+def model_save_validated(instance: models.Model) -> None:
+    """``full_clean()`` then ``save()``; the first field error becomes a coded InvalidInput."""
+    from django.core.exceptions import ValidationError
+
+    from apps.core.errors import InvalidInput
+
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        first_field, messages = next(iter(exc.message_dict.items()))
+        raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_input") from None
+    instance.save()

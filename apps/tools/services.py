@@ -9,12 +9,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.core.services import model_save_validated
 from apps.llm.services import llm_config_bump
 from apps.tools.models import HttpMethod, HttpTool
 from apps.tools.netguard import host_allowed, is_metadata_host, normalise_host, parse_ip
@@ -31,12 +31,7 @@ _FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection
 
 
 def _save(instance: Any) -> None:
-    try:
-        instance.full_clean()
-    except ValidationError as exc:
-        first_field, messages = next(iter(exc.message_dict.items()))
-        raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_input") from None
-    instance.save()
+    model_save_validated(instance)
     llm_config_bump()  # the tools offered to models changed: routers re-read them
 
 

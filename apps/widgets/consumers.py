@@ -22,6 +22,7 @@ from apps.core.errors import AppError
 from apps.core.ratelimit import hit
 from apps.core.tenancy import acall_in_tenant
 from apps.widgets import selectors, services, streams
+from apps.widgets.limits import message_retry_after
 from apps.widgets.security import identity_verify, origin_allowed
 from apps.widgets.turns import turn_start
 
@@ -178,7 +179,9 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 error_frame("message_too_long", "The message is too long.", client_id=client_id)
             )
             return
-        retry_after = await self._message_rate_limited()
+        retry_after = await message_retry_after(
+            tenant=self.tenant, widget=self.widget, session_id=self.session_id or "", ip=self.ip
+        )
         if retry_after:
             await self.send(
                 error_frame(
@@ -210,18 +213,6 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             )
         )
         self._follow(accepted.reply_id, 0)
-
-    async def _message_rate_limited(self) -> float | None:
-        schema = self.tenant.schema_name
-        for bucket, (limit, window) in (
-            (f"{schema}:session:{self.session_id}", settings.WIDGET_MESSAGES_PER_SESSION),
-            (f"{schema}:ip:{self.ip}", settings.WIDGET_MESSAGES_PER_IP),
-            (f"{schema}:widget:{self.widget.pk}", settings.WIDGET_MESSAGES_PER_WIDGET),
-        ):
-            retry_after = await hit(bucket, limit=limit, window=window)
-            if retry_after:
-                return retry_after
-        return None
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
         message_id, after_seq = frame.get("message_id"), frame.get("after_seq", 0)

@@ -24,10 +24,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.conversations.services import MAX_USER_MESSAGE_CHARS
 from apps.core.errors import AppError
-from apps.core.ratelimit import hit
 from apps.core.tenancy import acall_in_tenant
 from apps.tenants.models import Tenant
 from apps.widgets import selectors, services, streams
+from apps.widgets.limits import message_retry_after
 from apps.widgets.models import Widget
 from apps.widgets.security import identity_verify, origin_allowed
 from apps.widgets.turns import turn_start
@@ -240,23 +240,19 @@ async def widget_message(request: HttpRequest, visitor: Visitor) -> HttpResponse
         )
     if len(text) > MAX_USER_MESSAGE_CHARS:
         return error_body("message_too_long", "The message is too long.", 400, client_id=client_id)
-    schema = visitor.tenant.schema_name
-    for bucket, (limit, window) in (
-        (f"{schema}:session:{session_id}", settings.WIDGET_MESSAGES_PER_SESSION),
-        (f"{schema}:ip:{visitor.ip}", settings.WIDGET_MESSAGES_PER_IP),
-        (f"{schema}:widget:{visitor.widget.pk}", settings.WIDGET_MESSAGES_PER_WIDGET),
-    ):
-        retry_after = await hit(bucket, limit=limit, window=window)
-        if retry_after:
-            response = error_body(
-                "rate_limited",
-                "You are sending messages too fast.",
-                429,
-                retry_after=round(retry_after),
-                client_id=client_id,
-            )
-            response["Retry-After"] = str(round(retry_after))
-            return response
+    retry_after = await message_retry_after(
+        tenant=visitor.tenant, widget=visitor.widget, session_id=session_id, ip=visitor.ip
+    )
+    if retry_after:
+        response = error_body(
+            "rate_limited",
+            "You are sending messages too fast.",
+            429,
+            retry_after=round(retry_after),
+            client_id=client_id,
+        )
+        response["Retry-After"] = str(round(retry_after))
+        return response
     conversation_id = await acall_in_tenant(
         visitor.tenant,
         services.session_conversation_ensure,
