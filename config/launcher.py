@@ -30,6 +30,13 @@ def log(message: str) -> None:
     print(f"[run] {message}", flush=True)
 
 
+FALLBACK_WARNING = (
+    "WARNING: no Redis. Using the single-node fallback: a filesystem Celery broker under "
+    "var/broker, an in-memory channel layer and a file cache. Background work still runs in "
+    "a separate worker. Use Redis for anything beyond one node."
+)
+
+
 def _redis_answers(host: str, port: int | None = None, unix: str | None = None) -> bool:
     try:
         if unix:
@@ -48,9 +55,12 @@ def _redis_answers(host: str, port: int | None = None, unix: str | None = None) 
 def resolve_redis(children: list[subprocess.Popen]) -> str:
     """Return the REDIS_URL to use ('off' for the fallback), starting redis-server if needed."""
     configured = os.environ.get("REDIS_URL")
-    if configured:
+    if configured and configured != "off":
         log(f"Redis: using REDIS_URL ({configured.split('@')[-1]})")
         return configured
+    if configured == "off":
+        log(FALLBACK_WARNING)
+        return "off"
     if _redis_answers("127.0.0.1", 6379):
         log("Redis: found one on 127.0.0.1:6379")
         return "redis://127.0.0.1:6379/0"
@@ -73,11 +83,7 @@ def resolve_redis(children: list[subprocess.Popen]) -> str:
                 return f"unix://{sock}?db=0"
             time.sleep(0.1)
         log("Redis: redis-server did not answer; falling back")
-    log(
-        "WARNING: no Redis available. Using the single-node fallback: a filesystem Celery "
-        "broker under var/broker, an in-memory channel layer and a file cache. Background "
-        "work still runs in a separate worker. Install Redis for anything beyond one node."
-    )
+    log(FALLBACK_WARNING)
     return "off"
 
 
@@ -100,8 +106,9 @@ def main() -> int:
         log("stopping…")
         for child in reversed(children):
             if child.poll() is None:
+                # The main process only: Celery then stops its own pool (a warm shutdown).
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
+                    os.kill(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for child in children:
             try:
