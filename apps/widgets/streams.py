@@ -95,8 +95,16 @@ async def follow(
         if known.status != "streaming" or not known.alive:
             yield _done(reply_id, known)
             return
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     while True:
-        reply = await client.xread({name: last}, block=int(KEEPALIVE_SECONDS * 1000), count=500)
+        try:
+            reply = await client.xread({name: last}, block=int(KEEPALIVE_SECONDS * 1000), count=500)
+        except (RedisTimeoutError, RedisConnectionError):
+            # A dropped or slow Redis connection: read again from the same position.
+            await asyncio.sleep(0.1)
+            continue
         if not reply:
             known = await state()
             if known is None or known.status != "streaming" or not known.alive:
