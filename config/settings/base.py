@@ -163,7 +163,7 @@ def redis_dependent_settings(redis_url: str, var_dir: Path, key_prefix: str) -> 
     }
     if redis_url in ("", "off"):
         broker_dir = var_dir / "broker"
-        for sub in ("in", "processed"):
+        for sub in ("in", "processed", "control"):
             (broker_dir / sub).mkdir(parents=True, exist_ok=True)
         return {
             "CACHES": {
@@ -179,6 +179,7 @@ def redis_dependent_settings(redis_url: str, var_dir: Path, key_prefix: str) -> 
                 "data_folder_in": str(broker_dir / "in"),
                 "data_folder_out": str(broker_dir / "in"),
                 "processed_folder": str(broker_dir / "processed"),
+                "control_folder": str(broker_dir / "control"),
                 "store_processed": False,
             },
         }
