@@ -14,6 +14,7 @@ urlpatterns = [
     path("tools/", include("apps.tools.urls", namespace="tools")),
     path("knowledge/", include("apps.knowledge.urls", namespace="knowledge")),
     path("llm/", include("apps.llm.urls", namespace="llm")),
+    path("audit/", include("apps.audit.urls", namespace="audit")),
     path("widgets/", include(("apps.widgets.page_urls", "widgets"), namespace="widgets")),
     path("", include(("apps.tenants.urls", "backoffice"), namespace="backoffice")),
     path("", include("config.urls_shared")),

@@ -17,7 +17,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.core.paginator import Page, Paginator
 from django.db.models import Count, QuerySet
 from django.http import (
     HttpRequest,
@@ -32,6 +31,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from apps.core.errors import AppError, NotFound
+from apps.core.pagination import paginate
 from apps.core.tenancy import acall_in_tenant
 from apps.llm import ollama, services
 from apps.llm.forms import (
@@ -55,7 +55,6 @@ from apps.tenants.selectors import membership_for
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 20
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 TEST_PROMPT = "Say hello and name the model you are, in one short sentence."
 TEST_MAX_TOKENS = 256
@@ -132,19 +131,6 @@ def assistant_get(pk: int) -> Assistant:
     if assistant is None:
         raise NotFound("No such assistant.", code="assistant_not_found")
     return assistant
-
-
-def paginate(request: HttpRequest, queryset: QuerySet[Any], param: str = "page") -> Page:
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(param))
-    query = request.GET.copy()
-
-    def link(number: int) -> str:
-        query[param] = str(number)
-        return f"?{query.urlencode()}"
-
-    page.prev_url = link(page.previous_page_number()) if page.has_previous() else ""  # type: ignore[attr-defined]
-    page.next_url = link(page.next_page_number()) if page.has_next() else ""  # type: ignore[attr-defined]
-    return page
 
 
 def _next_url(request: HttpRequest, default: str) -> str:
