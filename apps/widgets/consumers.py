@@ -145,20 +145,15 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         self.visitor_id = identity.user_id
         session_id = frame.get("session_id")
         session_id = session_id if isinstance(session_id, str) and len(session_id) <= 64 else None
-        welcome = await acall_in_tenant(self.tenant, self._welcome, session_id)
+        welcome = await acall_in_tenant(
+            self.tenant,
+            selectors.session_welcome,
+            widget=self.widget,
+            session_id=session_id,
+            visitor_id=self.visitor_id,
+        )
         self.session_id = welcome["session_id"]
         await self.send(json.dumps(welcome))
-
-    def _welcome(self, session_id: str | None) -> dict[str, Any]:
-        conversation = selectors.session_conversation(
-            widget=self.widget, session_id=session_id or "", visitor_id=self.visitor_id
-        )
-        return {
-            "type": "aichat.welcome",
-            "session_id": session_id if conversation is not None else services.new_session_id(),
-            "identity_verified": self.visitor_id is not None,
-            "messages": selectors.welcome_messages(conversation),
-        }
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         client_id, text = frame.get("client_id"), frame.get("text")

@@ -127,3 +127,21 @@ def session_reply_state(
     return ReplyState(
         status=message.status, seq=message.seq, alive=bool(cache.get(stream_alive_key(message.pk)))
     )
+
+
+def session_welcome(
+    *, widget: Widget, session_id: str | None, visitor_id: str | None
+) -> dict[str, Any]:
+    """The welcome frame: the session's conversation, or a fresh session id (nothing stored
+    until the first message)."""
+    import uuid
+
+    conversation = session_conversation(
+        widget=widget, session_id=session_id or "", visitor_id=visitor_id
+    )
+    return {
+        "type": "aichat.welcome",
+        "session_id": session_id if conversation is not None else str(uuid.uuid4()),
+        "identity_verified": visitor_id is not None,
+        "messages": welcome_messages(conversation),
+    }

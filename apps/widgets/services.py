@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from typing import Any
 
 from django.db import connection, transaction
@@ -102,10 +101,6 @@ def session_conversation_ensure(*, widget: Widget, session_id: str, visitor_id: 
         visitor_session=session_id,
         visitor_id=visitor_id or "",
     ).pk
-
-
-def new_session_id() -> str:
-    return str(uuid.uuid4())
 
 
 def session_feedback(

@@ -23,7 +23,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.conversations.services import MAX_USER_MESSAGE_CHARS
-from apps.core.errors import AppError
+from apps.core.errors import AppError, InvalidInput
 from apps.core.tenancy import acall_in_tenant
 from apps.tenants.models import Tenant
 from apps.widgets import selectors, services, streams
@@ -165,23 +165,16 @@ async def widget_config(request: HttpRequest, visitor: Visitor) -> HttpResponse:
     return response
 
 
-def _welcome(visitor: Visitor, session_id: str) -> dict[str, Any]:
-    conversation = selectors.session_conversation(
-        widget=visitor.widget, session_id=session_id, visitor_id=visitor.visitor_id
-    )
-    return {
-        "type": "aichat.welcome",
-        "session_id": session_id if conversation is not None else services.new_session_id(),
-        "identity_verified": visitor.visitor_id is not None,
-        "messages": selectors.welcome_messages(conversation),
-    }
-
-
 @keyed
 async def widget_session(request: HttpRequest, visitor: Visitor) -> HttpResponse:
-    return JsonResponse(
-        await acall_in_tenant(visitor.tenant, _welcome, visitor, request.GET.get("session_id", ""))
+    welcome = await acall_in_tenant(
+        visitor.tenant,
+        selectors.session_welcome,
+        widget=visitor.widget,
+        session_id=request.GET.get("session_id", ""),
+        visitor_id=visitor.visitor_id,
     )
+    return JsonResponse(welcome)
 
 
 def _sse(frame: dict[str, Any]) -> str:
@@ -189,28 +182,37 @@ def _sse(frame: dict[str, Any]) -> str:
     return f"{event_id}data: {json.dumps(frame)}\n\n"
 
 
+async def _reply_state(
+    visitor: Visitor, session_id: str, message_id: str
+) -> streams.ReplyState | None:
+    return await acall_in_tenant(
+        visitor.tenant,
+        selectors.session_reply_state,
+        widget=visitor.widget,
+        session_id=session_id,
+        visitor_id=visitor.visitor_id,
+        message_id=message_id,
+    )
+
+
 async def _follow_sse(
     visitor: Visitor, session_id: str, reply_id: str, after_seq: int
 ) -> AsyncIterator[str]:
     async def state() -> streams.ReplyState | None:
-        return await acall_in_tenant(
-            visitor.tenant,
-            selectors.session_reply_state,
-            widget=visitor.widget,
-            session_id=session_id,
-            visitor_id=visitor.visitor_id,
-            message_id=reply_id,
-        )
+        return await _reply_state(visitor, session_id, reply_id)
 
     async for frame in streams.follow(reply_id, after_seq, state):
         yield ": keep-alive\n\n" if frame is streams.KEEPALIVE else _sse(frame)
 
 
-def _read_json(request: HttpRequest) -> dict[str, Any]:
-    from apps.core.errors import InvalidInput
+class FrameTooLarge(InvalidInput):
+    code = "frame_too_large"
+    http_status = 413
 
+
+def _read_json(request: HttpRequest) -> dict[str, Any]:
     if len(request.body) > MAX_BODY_BYTES:
-        raise InvalidInput("Requests are limited to 16 KiB.", code="frame_too_large")
+        raise FrameTooLarge("Requests are limited to 16 KiB.")
     try:
         body = json.loads(request.body or b"{}")
     except ValueError as exc:
@@ -224,8 +226,6 @@ def _read_json(request: HttpRequest) -> dict[str, Any]:
 async def widget_message(request: HttpRequest, visitor: Visitor) -> HttpResponseBase:
     if request.method != "POST":
         return error_body("bad_frame", "Use POST.", 405)
-    if len(request.body) > MAX_BODY_BYTES:
-        return error_body("frame_too_large", "Requests are limited to 16 KiB.", 413)
     body = _read_json(request)
     session_id = str(request.GET.get("session_id") or body.get("session_id") or "")[:64]
     client_id, text = body.get("client_id"), body.get("text")
@@ -288,15 +288,7 @@ async def widget_message_stream(
         after_seq = max(0, int(request.GET.get("after_seq", "0")))
     except ValueError:
         return error_body("bad_frame", "after_seq must be a number.", 400)
-    state = await acall_in_tenant(
-        visitor.tenant,
-        selectors.session_reply_state,
-        widget=visitor.widget,
-        session_id=session_id,
-        visitor_id=visitor.visitor_id,
-        message_id=message_id,
-    )
-    if state is None:
+    if await _reply_state(visitor, session_id, message_id) is None:
         return error_body("not_found", "Unknown message.", 404, message_id=message_id)
     return StreamingHttpResponse(
         _follow_sse(visitor, session_id, message_id, after_seq),
@@ -309,15 +301,7 @@ async def widget_message_stream(
 async def widget_message_stop(
     request: HttpRequest, visitor: Visitor, message_id: str
 ) -> HttpResponse:
-    state = await acall_in_tenant(
-        visitor.tenant,
-        selectors.session_reply_state,
-        widget=visitor.widget,
-        session_id=request.GET.get("session_id", ""),
-        visitor_id=visitor.visitor_id,
-        message_id=message_id,
-    )
-    if state is None:
+    if await _reply_state(visitor, request.GET.get("session_id", ""), message_id) is None:
         return error_body("not_found", "Unknown message.", 404, message_id=message_id)
     await streams.request_stop(message_id)
     return HttpResponse(status=204)
