@@ -27,8 +27,16 @@ def redact(text: str) -> str:
     return text
 
 
+_TRACEBACK_FORMATTER = logging.Formatter()
+
+
 class RedactSecretsFilter(logging.Filter):
-    """Rewrite each record's message with known secret shapes masked."""
+    """Rewrite each record's message, traceback and stack with known secret shapes masked.
+
+    A formatter renders ``exc_info`` only after filters ran, so the traceback (whose exception
+    message may quote a DSN or a header) is rendered here, redacted, and stored in ``exc_text``,
+    which every ``logging.Formatter`` then uses as is.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -38,6 +46,10 @@ class RedactSecretsFilter(logging.Filter):
         redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACK_FORMATTER.formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -66,7 +67,33 @@ def check_provider(*, kind: str, api_base: str, api_key: str | None) -> str:
         raise InvalidInput(
             f"A {ProviderKind(kind).label} provider needs an API key.", code="api_key_required"
         )
+    if api_base:
+        check_provider_base_url(api_base)
     return api_base.rstrip("/")
+
+
+def check_provider_base_url(api_base: str) -> None:
+    """A provider URL is http(s) with a host, and never a cloud metadata endpoint.
+
+    Private and loopback addresses stay allowed (a local GPU running Ollama is the point), but
+    metadata services hand out cloud credentials, so a provider may never point at one, by
+    well-known name or by address (IPv4, IPv6 and the IPv6 forms that embed an IPv4 address).
+    Names are not resolved here: the address is chosen by the HTTP client at connect time, so a
+    save-time lookup would prove nothing (operators who fear DNS rebinding pin providers by IP).
+    """
+    from apps.tools import netguard
+
+    parts = urlsplit(api_base.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(
+            "The base URL must start with http:// or https:// and name a host.",
+            code="invalid_api_base",
+        )
+    if netguard.is_metadata_host(parts.hostname):
+        raise InvalidInput(
+            "This base URL points at a cloud metadata service, which is never allowed.",
+            code="api_base_not_allowed",
+        )
 
 
 @transaction.atomic

@@ -28,3 +28,23 @@ def test_filter_rewrites_records_with_args():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token=%s", ("abcdef123",), None)
     RedactSecretsFilter().filter(record)
     assert "abcdef123" not in record.getMessage()
+
+
+def test_tracebacks_and_stacks_are_redacted_too():
+    stream = __import__("io").StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecretsFilter())
+    logger = logging.getLogger("tests.redact.traceback")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ConnectionError("could not reach postgres://app:tracepw99@db:5432/x")
+        except ConnectionError:
+            logger.exception("connect failed with sk-proj-TRACEBACKSECRET123", stack_info=True)
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert "ConnectionError" in output and "Stack (most recent call last)" in output
+    assert "tracepw99" not in output
+    assert "TRACEBACKSECRET123" not in output

@@ -137,3 +137,27 @@ def test_bad_base_urls_are_refused(in_tenant_a, base):
 
     with pytest.raises((ValidationError, InvalidInput)):
         services.provider_create(name="bad", kind="openai_compatible", api_base=base)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "http://169.254.169.254/latest",
+        "http://[fd00:ec2::254]/v1",
+        "http://metadata.google.internal/computeMetadata/v1",
+        "http://[::ffff:169.254.169.254]:80",
+        "http://100.100.100.200",
+    ],
+)
+def test_metadata_endpoints_are_never_a_provider(in_tenant_a, base):
+    with pytest.raises(InvalidInput) as excinfo:
+        services.provider_create(name="meta", kind="openai_compatible", api_base=base)
+    assert excinfo.value.code == "api_base_not_allowed"
+    assert not Provider.objects.filter(name="meta").exists()
+
+
+def test_loopback_stays_allowed_for_a_local_gpu(in_tenant_a):
+    provider = services.provider_create(
+        name="local", kind="ollama", api_base="http://127.0.0.1:11434"
+    )
+    assert provider.api_base == "http://127.0.0.1:11434"
