@@ -18,7 +18,9 @@ from django_tenants.utils import tenant_context
 from tests.conftest import free_port
 
 QUESTION = "Tell me about shipping"
-ANSWER = ("Hello from the fake model. You asked: " + QUESTION + " ") * 10
+SOURCE_TITLE = "Shipping policy"
+# The fake model cites passage [1] when the prompt carries knowledge-base passages.
+ANSWER = ("Hello from the fake model. You asked: " + QUESTION + " See [1]. ") * 10
 EXPECTED = " ".join(ANSWER.split()[:60])
 
 
@@ -75,6 +77,7 @@ def slow_provider():
 
 @pytest.fixture(scope="module")
 def embedded(engine_tenant, sites, slow_provider, server_port, django_db_blocker):
+    from apps.knowledge import services as knowledge
     from apps.llm import services as llm
     from apps.widgets.services import widget_create
 
@@ -84,7 +87,16 @@ def embedded(engine_tenant, sites, slow_provider, server_port, django_db_blocker
             name="e2e-slow", kind="openai_compatible", api_base=f"{slow_provider.base_url}/v1"
         )
         llm.deployment_create(provider=provider, model_name="echo", alias="e2e-slow")
-        assistant = llm.assistant_create(name="E2E", default_model="e2e-slow")
+        kb = knowledge.knowledge_base_create(name="E2E shop help")
+        source = knowledge.source_create_text(
+            knowledge_base=kb,
+            title=SOURCE_TITLE,
+            text="Shipping is free on orders over $50. Standard shipping takes 3 to 5 days; "
+            "express shipping arrives the next working day.",
+            queue=False,
+        )
+        assert knowledge.source_ingest(source_id=source.pk) == "ingested"
+        assistant = llm.assistant_create(name="E2E", default_model="e2e-slow", knowledge_bases=[kb])
         widget = widget_create(name="E2E shop", allowed_origins=[allowed.origin], title="Acme help")
         widget.assistant = assistant
         widget.save()
@@ -131,6 +143,9 @@ def test_ask_stream_reload_mid_answer_and_finish_exactly_once(
     final = " ".join(bot_text(page).split())
     assert final == EXPECTED  # every word, once
     assert page.locator("#aichat-root .msg.user").count() == 1
+    cited = page.locator("#aichat-root .msg.bot .src li")
+    cited.first.wait_for(state="visible", timeout=5000)
+    assert SOURCE_TITLE in cited.all_inner_texts()  # the answer cites the knowledge base
     page.screenshot(path=screenshot_dir / "widget-answered-desktop.png")
     page.close()
 
