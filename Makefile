@@ -8,7 +8,7 @@ PY := .venv/bin/python
 WIDGET_SRC := $(wildcard widget/src/*.js) widget/package.json
 PYTEST_ARGS ?=
 
-.PHONY: help install run test check lint format typecheck pytest bench clean widget
+.PHONY: help install run test check lint format typecheck pytest bench clean widget embedder
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,15 @@ static/widget.js: $(WIDGET_SRC) widget/node_modules/.installed
 
 widget: static/widget.js ## build the embeddable widget
 
-install: .venv/.synced static/widget.js ## install Python and npm dependencies, build the widget
+# The local embedding model as an ONNX file, built from the installed package's weights (no
+# download); rebuilt when the dependencies or the builder change. The manifest is written last.
+EMBEDDER := var/models/all-MiniLM-L6-v2.onnx
+$(EMBEDDER).json: .venv/.synced apps/knowledge/embedder_build.py apps/knowledge/embedder_onnx.py
+	$(PY) -m apps.knowledge.embedder_build --output $(EMBEDDER)
+
+embedder: $(EMBEDDER).json ## build the local embedding model's ONNX file
+
+install: .venv/.synced static/widget.js $(EMBEDDER).json ## install Python and npm dependencies, build the widget and the embedding model
 
 run: install ## serve the product on http://127.0.0.1:8000 (embedded PostgreSQL, demo tenant)
 	$(PY) -m config.launcher

@@ -4,9 +4,12 @@ Makes text PDFs whose pages carry real English prose (paragraphs of the Python s
 library's docstrings, ~400 words per page, a heading every few paragraphs), ingests them in a
 throwaway tenant schema with the same code path a Celery worker runs (``source_ingest``, in this
 process), and reports pages per second overall, the share of time spent embedding, and the
-process's memory (peak RSS, and resident anonymous vs shared-library memory at the end).
+process's memory (peak RSS, and resident anonymous vs shared-library memory at the end), the
+local embedder's runner (ONNX Runtime or the PyTorch fallback), whether PyTorch was imported,
+and the load average (other work on the machine slows every figure).
 
 Usage: python -m bench.ingestion [--documents 10] [--pages 20]
+                                 [--embedder auto|onnx|sentence-transformers]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import os
 import random
 import re
+import sys
 import sysconfig
 import tempfile
 import time
@@ -71,6 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=10)
     parser.add_argument("--pages", type=int, default=20)
+    parser.add_argument(
+        "--embedder",
+        choices=["auto", "onnx", "sentence-transformers"],
+        default="auto",
+        help="the local embedder's runner (KNOWLEDGE_LOCAL_EMBEDDER)",
+    )
     args, _ = parser.parse_known_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
@@ -79,6 +89,7 @@ def main() -> None:
     from django.conf import settings
 
     settings.DEBUG = False  # as in production: no per-query logging (time and memory)
+    settings.KNOWLEDGE_LOCAL_EMBEDDER = args.embedder
     from django.db import connection
     from django.test import override_settings
     from django_tenants.utils import tenant_context
@@ -111,6 +122,7 @@ def ingest(documents: list[bytes]) -> None:
 
     kb = services.knowledge_base_create(name="Bench")
     # Warm up what a long-running worker has loaded already: the model and the parsers.
+    load_before = os.getloadavg()
     warm = services.source_create_file(
         knowledge_base=kb,
         uploaded_file_or_path=SimpleUploadedFile("w.pdf", documents[0]),
@@ -167,6 +179,11 @@ def ingest(documents: list[bytes]) -> None:
         f"embedding: {spent['embedding']:.1f} s of {elapsed:.1f} s "
         f"({100 * spent['embedding'] / elapsed:.0f}%), {spent['texts'] / spent['embedding']:.1f} chunks/s; "
         f"without it: {pages / max(elapsed - spent['embedding'], 1e-9):.1f} pages/s"
+    )
+    print(
+        f"embedder: {embeddings.LocalEmbedder().runner_name}; PyTorch imported: "
+        f"{'torch' in sys.modules}; load average (1 min) {load_before[0]:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after"
     )
     print(
         f"memory: peak RSS {mem['VmHWM']:.0f} MB; now RSS {mem['VmRSS']:.0f} MB = "

@@ -15,9 +15,14 @@ class EmailUserManager(UserManager["User"]):
     def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("An email address is required.")
+        from apps.accounts.services import user_email_verified_ensure
+
         user = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)
         user.save(using=self._db)
+        # People created by operators and commands (createsuperuser, seed_demo) are trusted:
+        # their address counts as verified, so they can sign in at once.
+        user_email_verified_ensure(user=user)
         return user
 
     def create_user(  # type: ignore[override]
@@ -40,6 +45,9 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     full_name = models.CharField(max_length=200, blank=True)
+    # Set when the person signs in through LDAP / Active Directory: the directory then owns
+    # their password (no local password, no password reset here).
+    directory_dn = models.CharField("directory DN", max_length=512, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
@@ -52,6 +60,10 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.full_name or self.email.split("@")[0]
+
+    @property
+    def is_directory_managed(self) -> bool:
+        return bool(self.directory_dn)
 
 
 class ApiKey(models.Model):

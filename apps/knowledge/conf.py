@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+_REPOSITORY = Path(__file__).resolve().parents[2]
 
 DEFAULTS: dict[str, Any] = {
     "KNOWLEDGE_MAX_UPLOAD_BYTES": 50 * 1024 * 1024,
@@ -25,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "KNOWLEDGE_HNSW_EF_SEARCH": 100,
     "KNOWLEDGE_RERANKER": "",
     "KNOWLEDGE_LOCAL_EMBEDDING_DTYPE": "auto",
+    "KNOWLEDGE_LOCAL_EMBEDDER": "auto",
+    "KNOWLEDGE_LOCAL_EMBEDDER_ONNX": str(_REPOSITORY / "var/models/all-MiniLM-L6-v2.onnx"),
+    "KNOWLEDGE_LOCAL_EMBEDDER_THREADS": 0,
 }
 
 

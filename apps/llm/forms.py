@@ -21,6 +21,7 @@ FIELD_FOR_CODE = {
     "duplicate_provider": "name",
     "invalid_provider": "kind",
     "api_base_required": "api_base",
+    "api_base_not_allowed": "api_base",
     "api_key_required": "api_key",
     "duplicate_model": "model_name",
     "invalid_model": "model_name",

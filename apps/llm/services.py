@@ -73,7 +73,7 @@ def check_provider(*, kind: str, api_base: str, api_key: str | None) -> str:
 
 
 def check_provider_base_url(api_base: str) -> None:
-    """A provider URL is http(s) with a host, and never a cloud metadata endpoint.
+    """A provider URL never names a cloud metadata endpoint.
 
     Private and loopback addresses stay allowed (a local GPU running Ollama is the point), but
     metadata services hand out cloud credentials, so a provider may never point at one, by
@@ -83,13 +83,9 @@ def check_provider_base_url(api_base: str) -> None:
     """
     from apps.tools import netguard
 
-    parts = urlsplit(api_base.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(
-            "The base URL must start with http:// or https:// and name a host.",
-            code="invalid_api_base",
-        )
-    if netguard.is_metadata_host(parts.hostname):
+    # The URL's shape is the model field validator's job (it reports on the field).
+    hostname = urlsplit(api_base.strip()).hostname
+    if hostname and netguard.is_metadata_host(hostname):
         raise InvalidInput(
             "This base URL points at a cloud metadata service, which is never allowed.",
             code="api_base_not_allowed",

@@ -7,8 +7,11 @@ from typing import Any
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connection
 from django.http import HttpRequest, HttpResponseBase
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 
+from apps.accounts.selectors import user_has_totp
 from apps.tenants.models import Role
 from apps.tenants.selectors import membership_for
 
@@ -24,6 +27,9 @@ class TenantMemberView(LoginRequiredMixin):
 
     Non-members and members with too small a role get the same 404 page, so a page never
     tells an outsider whether something exists.
+
+    When the tenant requires two-factor authentication, a member without an authenticator
+    app is sent to set one up (HTMX requests included) and reaches nothing else here.
     """
 
     minimum_role: str = Role.VIEWER
@@ -35,6 +41,16 @@ class TenantMemberView(LoginRequiredMixin):
         membership = membership_for(user=request.user, tenant=tenant) if tenant else None
         if membership is None or not role_at_least(membership.role, self.minimum_role):
             return render(request, "errors/404.html", status=404)
+        if membership.tenant.require_mfa and not user_has_totp(request.user):
+            return mfa_setup_required(request)
         self.membership = membership
         self.tenant = membership.tenant
         return super().dispatch(request, *args, **kwargs)
+
+
+def mfa_setup_required(request: HttpRequest) -> HttpResponseBase:
+    """Send the person to authenticator setup (the page explains the tenant's requirement)."""
+    url = reverse("mfa_activate_totp")
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponseClientRedirect(url)
+    return redirect(url)

@@ -47,6 +47,12 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.admin",
     "django.contrib.postgres",
+    # Sign-in: email + password, TOTP, optional OIDC single sign-on (apps.accounts glues them).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "rest_framework",
     "drf_spectacular",
     "channels",
@@ -95,7 +101,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.accounts.middleware.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -216,8 +224,13 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 
-# --- Auth ---------------------------------------------------------------------------------------
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# --- Auth (apps.accounts: django-allauth, django-auth-ldap; see docs/configuration.md) -----------
+AUTHENTICATION_BACKENDS = [
+    # Inert unless LDAP_SERVER_URI is set. First, so the directory decides for people it knows.
+    "apps.accounts.ldap.DirectoryBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -225,11 +238,181 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "backoffice:dashboard"
+# "/" is the dashboard on a tenant host and the platform page on the public host.
+LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+# Sessions end after SESSION_COOKIE_AGE seconds without a request (activity extends them, see
+# apps.accounts.middleware) and, whatever the activity, SESSION_MAX_AGE seconds after sign-in.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=4 * 60 * 60)
+SESSION_MAX_AGE = env.int("SESSION_MAX_AGE", default=12 * 60 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# django-allauth: email + password only; nobody signs up (people join by invitation).
+ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+ACCOUNT_FORMS = {
+    "change_password": "apps.accounts.forms.ChangePasswordForm",
+    "set_password": "apps.accounts.forms.SetPasswordForm",
+}
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[AI Chat] "
+# Failed sign-ins, counted in the cache (Redis) across every node: this many per account
+# within the window lock that account's sign-in (the right password too) until it passes.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_WINDOW_SECONDS = env.int("LOGIN_FAILURES_WINDOW_SECONDS", default=300)
+# Behind reverse proxies, how many of them (each adds one X-Forwarded-For entry) to trust when
+# finding the client's address for per-address limits. 0: use the connection's address.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (f"20/m/ip,{LOGIN_FAILURES_PER_ACCOUNT}/{LOGIN_FAILURES_WINDOW_SECONDS}s/key"),
+}
+
+# Multi-factor: TOTP authenticator apps plus one-time recovery codes.
+MFA_ADAPTER = "apps.accounts.adapters.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="AI Chat")
+
+# Optional OpenID Connect single sign-on (one provider per deployment). It signs in people who
+# already have an account with the same verified email address; it never creates accounts.
+SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+
+
+def oidc_provider_settings(
+    *, provider_id: str, name: str, server_url: str, client_id: str, client_secret: str
+) -> dict:
+    """SOCIALACCOUNT_PROVIDERS for one OIDC provider, or none when it is not configured."""
+    if not (server_url and client_id):
+        return {}
+    return {
+        "openid_connect": {
+            "OAUTH_PKCE_ENABLED": True,
+            "APPS": [
+                {
+                    "provider_id": provider_id,
+                    "name": name,
+                    "client_id": client_id,
+                    "secret": client_secret,
+                    "settings": {"server_url": server_url},
+                }
+            ],
+        }
+    }
+
+
+SOCIALACCOUNT_PROVIDERS = oidc_provider_settings(
+    provider_id=env.str("OIDC_PROVIDER_ID", default="sso"),
+    name=env.str("OIDC_PROVIDER_NAME", default="single sign-on"),
+    server_url=env.str("OIDC_SERVER_URL", default=""),
+    client_id=env.str("OIDC_CLIENT_ID", default=""),
+    client_secret=env.str("OIDC_CLIENT_SECRET", default=""),
+)
+# Treat the provider's email addresses as verified even without an email_verified claim
+# (for providers such as Microsoft Entra ID that only issue company-controlled addresses).
+OIDC_TRUST_EMAIL = env.bool("OIDC_TRUST_EMAIL", default=False)
+
+
+def ldap_directory_settings(
+    *,
+    server_uri: str,
+    bind_dn: str = "",
+    bind_password: str = "",
+    user_search_base: str = "",
+    user_filter: str = "(mail=%(user)s)",
+    group_search_base: str = "",
+    group_type: str = "groupOfNames",
+    attr_email: str = "mail",
+    attr_full_name: str = "cn",
+    start_tls: bool = False,
+    ca_cert_file: str = "",
+    timeout: int = 5,
+) -> dict:
+    """django-auth-ldap's AUTH_LDAP_* settings. An empty ``server_uri`` turns LDAP off."""
+    import ldap
+    from django_auth_ldap import config as ldap_config
+
+    group_types = {
+        "groupOfNames": (ldap_config.GroupOfNamesType, "(objectClass=groupOfNames)"),
+        "groupOfUniqueNames": (
+            ldap_config.GroupOfUniqueNamesType,
+            "(objectClass=groupOfUniqueNames)",
+        ),
+        "posixGroup": (ldap_config.PosixGroupType, "(objectClass=posixGroup)"),
+        "activeDirectory": (ldap_config.NestedActiveDirectoryGroupType, "(objectClass=group)"),
+    }
+    if group_type not in group_types:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"LDAP_GROUP_TYPE must be one of {', '.join(group_types)}, not {group_type!r}."
+        )
+    group_class, group_filter = group_types[group_type]
+    options: dict = {
+        ldap.OPT_REFERRALS: 0,  # Active Directory referrals would need credentials of their own
+        ldap.OPT_NETWORK_TIMEOUT: timeout,
+        ldap.OPT_TIMEOUT: timeout,
+    }
+    if ca_cert_file:
+        options[ldap.OPT_X_TLS_CACERTFILE] = ca_cert_file
+        options[ldap.OPT_X_TLS_REQUIRE_CERT] = ldap.OPT_X_TLS_DEMAND
+        options[ldap.OPT_X_TLS_NEWCTX] = 0
+    return {
+        "AUTH_LDAP_SERVER_URI": server_uri,
+        "AUTH_LDAP_BIND_DN": bind_dn,
+        "AUTH_LDAP_BIND_PASSWORD": bind_password,
+        "AUTH_LDAP_START_TLS": start_tls,
+        "AUTH_LDAP_CONNECTION_OPTIONS": options,
+        "AUTH_LDAP_USER_SEARCH": ldap_config.LDAPSearch(
+            user_search_base, ldap.SCOPE_SUBTREE, user_filter
+        ),
+        "AUTH_LDAP_USER_ATTR_MAP": {"email": attr_email, "full_name": attr_full_name},
+        "AUTH_LDAP_GROUP_SEARCH": ldap_config.LDAPSearch(
+            group_search_base or user_search_base, ldap.SCOPE_SUBTREE, group_filter
+        ),
+        "AUTH_LDAP_GROUP_TYPE": group_class(),
+        "AUTH_LDAP_ALWAYS_UPDATE_USER": True,
+        "AUTH_LDAP_CACHE_TIMEOUT": 0,  # roles follow the directory at every sign-in
+    }
+
+
+vars().update(
+    ldap_directory_settings(
+        server_uri=env.str("LDAP_SERVER_URI", default=""),
+        bind_dn=env.str("LDAP_BIND_DN", default=""),
+        bind_password=env.str("LDAP_BIND_PASSWORD", default=""),
+        user_search_base=env.str("LDAP_USER_SEARCH_BASE", default=""),
+        user_filter=env.str("LDAP_USER_FILTER", default="(mail=%(user)s)"),
+        group_search_base=env.str("LDAP_GROUP_SEARCH_BASE", default=""),
+        group_type=env.str("LDAP_GROUP_TYPE", default="groupOfNames"),
+        attr_email=env.str("LDAP_ATTR_EMAIL", default="mail"),
+        attr_full_name=env.str("LDAP_ATTR_FULL_NAME", default="cn"),
+        start_tls=env.bool("LDAP_START_TLS", default=False),
+        ca_cert_file=env.str("LDAP_CA_CERT_FILE", default=""),
+        timeout=env.int("LDAP_TIMEOUT_SECONDS", default=5),
+    )
+)
+# Directory groups that give a role in a tenant, applied at every directory sign-in:
+# "slug:role=group DN;slug:role=group DN". See docs/configuration.md.
+LDAP_ROLE_GROUPS = env.str("LDAP_ROLE_GROUPS", default="")
+
+# --- Email --------------------------------------------------------------------------------------
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587 (development prints mail to the
+# console, tests keep it in memory).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI Chat <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Secrets at rest ----------------------------------------------------------------------------
 # Comma-separated Fernet keys, newest first. Never derived from SECRET_KEY.
@@ -327,7 +510,17 @@ KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)
 KNOWLEDGE_CHUNK_TOKENS = env.int("KNOWLEDGE_CHUNK_TOKENS", default=200)
 KNOWLEDGE_CHUNK_OVERLAP_TOKENS = env.int("KNOWLEDGE_CHUNK_OVERLAP_TOKENS", default=30)
 KNOWLEDGE_EMBED_BATCH_SIZE = env.int("KNOWLEDGE_EMBED_BATCH_SIZE", default=64)
-# The local embedding model's precision: auto = bfloat16 on CPUs with native support, else float32.
+# The local embedding model (all-MiniLM-L6-v2) runs on ONNX Runtime from an ONNX file built at
+# install time (`make install`, `manage.py build_embedder`); auto falls back to
+# sentence-transformers (PyTorch) when that file is missing or stale, onnx refuses to,
+# sentence-transformers always uses PyTorch. THREADS: texts embedded in parallel (0 = the CPUs).
+KNOWLEDGE_LOCAL_EMBEDDER = env.str("KNOWLEDGE_LOCAL_EMBEDDER", default="auto")
+# A relative path is taken from the repository root.
+KNOWLEDGE_LOCAL_EMBEDDER_ONNX = str(
+    BASE_DIR / env.str("KNOWLEDGE_LOCAL_EMBEDDER_ONNX", default="var/models/all-MiniLM-L6-v2.onnx")
+)
+KNOWLEDGE_LOCAL_EMBEDDER_THREADS = env.int("KNOWLEDGE_LOCAL_EMBEDDER_THREADS", default=0)
+# The PyTorch fallback's precision: auto = bfloat16 on CPUs with native support, else float32.
 KNOWLEDGE_LOCAL_EMBEDDING_DTYPE = env.str("KNOWLEDGE_LOCAL_EMBEDDING_DTYPE", default="auto")
 # Hybrid retrieval: reciprocal rank fusion of dense (pgvector HNSW) and keyword (BM25) results.
 # Defaults tuned on Python's docs (bench/quality.py, docs/benchmarks.md).

@@ -35,4 +35,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = _redis["CELERY_BROKER_TRANSPORT_OPTIONS"]
 CSRF_TRUSTED_ORIGINS = env.list(
     "CSRF_TRUSTED_ORIGINS", default=["http://localhost:8000", "http://*.localhost:8000"]
 )
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Sign-in emails (password reset, verification) are printed unless EMAIL_URL names a server.
+if not env.str("EMAIL_URL", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

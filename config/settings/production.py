@@ -47,9 +47,8 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI Chat <noreply@localhost>")
+# Links in sign-in emails (password reset, email verification) use https.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
 # HSTS preload is a commitment for the operator's whole domain; it stays their opt-in
 # (SECURE_HSTS_PRELOAD=true), so Django's reminder about it is silenced.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]

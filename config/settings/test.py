@@ -8,7 +8,15 @@ from config.localenv import load_local_env
 load_local_env(Path(__file__).resolve().parent.parent.parent)
 
 from .base import *  # noqa: E402,F403
-from .base import STATIC_ROOT, VAR_DIR, database_settings, env, redis_dependent_settings  # noqa: E402
+from .base import (  # noqa: E402
+    LOGIN_FAILURES_PER_ACCOUNT,
+    LOGIN_FAILURES_WINDOW_SECONDS,
+    STATIC_ROOT,
+    VAR_DIR,
+    database_settings,
+    env,
+    redis_dependent_settings,
+)
 
 DEBUG = False
 WHITENOISE_USE_FINDERS = True
@@ -47,3 +55,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["*"]
 MEDIA_ROOT = VAR_DIR / "test-media"
+# Every test client signs in from 127.0.0.1, so per-IP sign-in limits would tie unrelated tests
+# together; the per-account limit that stops guessing a person's password stays as in production.
+ACCOUNT_RATE_LIMITS = {
+    "login": "",
+    "login_failed": f"{LOGIN_FAILURES_PER_ACCOUNT}/{LOGIN_FAILURES_WINDOW_SECONDS}s/key",
+}

@@ -9,7 +9,7 @@ VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 
 def sign_in(page, base: str, email: str, password: str) -> None:
     page.goto(f"{base}/")
-    page.fill("#id_username", email)
+    page.fill("#id_login", email)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("domcontentloaded")

@@ -42,7 +42,7 @@ def sign_in(browser, server_port: int, viewport: str):
     page = context.new_page()
     base = f"http://{SLUG}.localhost:{server_port}"
     page.goto(f"{base}/login/")
-    page.fill("#id_username", OWNER)
+    page.fill("#id_login", OWNER)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state("domcontentloaded")
