@@ -10,6 +10,7 @@ from rest_framework import authentication, exceptions
 
 from apps.accounts.models import ApiKey
 from apps.accounts.selectors import api_key_resolve
+from apps.accounts.services import api_key_touch
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = api_key_resolve(token.strip())
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        api_key_touch(api_key=api_key)
         connection.set_tenant(api_key.tenant)  # type: ignore[attr-defined]
         request.tenant = api_key.tenant
         return (ApiKeyPrincipal(api_key), api_key)

@@ -138,6 +138,32 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
+API_KEY_TOUCH_SECONDS = 60
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    """Record that a key was just used, at most once a minute per key (one cheap UPDATE).
+
+    The condition sits in the UPDATE itself, so a burst of requests writes the row once and
+    concurrent requests never wait on each other for it.
+    """
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    now = timezone.now()
+    if api_key.last_used_at and now - api_key.last_used_at < timedelta(
+        seconds=API_KEY_TOUCH_SECONDS
+    ):
+        return
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True)
+        | Q(last_used_at__lt=now - timedelta(seconds=API_KEY_TOUCH_SECONDS))
+    ).update(last_used_at=now)
+    api_key.last_used_at = now
+
+
 # --- LDAP / Active Directory -------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.models import ApiKey
 from apps.accounts.selectors import api_key_resolve
+from apps.accounts.services import api_key_touch
 from apps.conversations.engine import TurnRunner
 from apps.conversations.models import Channel, Message, MessageStatus, Role
 from apps.conversations.services import TurnPlan, check_user_text, conversation_create
@@ -50,6 +51,7 @@ def _authenticate(request: HttpRequest) -> ApiKey | None:
     api_key = api_key_resolve(token.strip())
     if api_key is None or not ({"chat", "admin"} & set(api_key.scopes)):
         return None
+    api_key_touch(api_key=api_key)
     return api_key
 
 

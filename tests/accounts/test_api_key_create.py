@@ -50,3 +50,20 @@ def test_command_unknown_tenant_exits_2(db):
     with pytest.raises(CommandError) as excinfo:
         call_command("create_api_key", "--tenant", "nobody", "--name", "x")
     assert excinfo.value.returncode == 2
+
+
+def test_using_a_key_records_when_at_most_once_a_minute(tenant_a):
+    from datetime import timedelta
+
+    from django.test import Client
+
+    created = api_key_create(tenant=tenant_a, name="reporting", scopes=["admin"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {created.plaintext}")
+    assert client.get("/api/v1/providers/").status_code == 200
+    first = ApiKey.objects.get(pk=created.api_key.pk).last_used_at
+    assert first is not None and timezone.now() - first < timedelta(seconds=5)
+    client.get("/api/v1/providers/")
+    assert ApiKey.objects.get(pk=created.api_key.pk).last_used_at == first  # no write per call
+    ApiKey.objects.filter(pk=created.api_key.pk).update(last_used_at=first - timedelta(minutes=5))
+    client.get("/api/v1/providers/")
+    assert ApiKey.objects.get(pk=created.api_key.pk).last_used_at > first
