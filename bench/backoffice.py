@@ -388,7 +388,9 @@ def search_words() -> dict[str, tuple[str, int]]:
             "WHERE length(word) >= 5 AND word ~ '^[a-z]+$' "
             "AND to_tsvector('english', word) = (word || ':1')::tsvector ORDER BY ndoc DESC"
         )
-        lexemes = cursor.fetchall()
+        # ... and that appear as such in the text (not stems like "exampl").
+        spelled = {word.lower().strip(".,;:()'") for word in prose()}
+        lexemes = [(word, ndoc) for word, ndoc in cursor.fetchall() if word in spelled]
     common = lexemes[0][0]
     rare = next(word for word, ndoc in reversed(lexemes) if ndoc == 1 and len(word) >= 7)
     # The most frequent pair of adjacent frequent words within a sentence ("return value").

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import QuerySet
+from django.db.models import CharField, F, Func, QuerySet, Value
 
 from apps.audit.models import AuditEvent
 
@@ -25,5 +25,14 @@ def audit_events(
 
 def audit_action_families() -> list[str]:
     """The distinct first parts of actions ("widget", "tool", ...), for the filter."""
-    actions = AuditEvent.objects.values_list("action", flat=True).distinct()
-    return sorted({action.split(".", 1)[0] for action in actions})
+    families = (
+        AuditEvent.objects.order_by()  # no default ordering inside DISTINCT
+        .annotate(
+            family=Func(
+                F("action"), Value("."), Value(1), function="split_part", output_field=CharField()
+            )
+        )
+        .values_list("family", flat=True)
+        .distinct()
+    )
+    return sorted(families)

@@ -44,7 +44,7 @@ class FolderSelectForm(forms.Form):
 class NoteForm(forms.Form):
     body = forms.CharField(
         max_length=NOTE_MAX_CHARS,
-        label="Private note",
+        label="Add a note",
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Only your team sees notes: never the visitor, never the assistant.",
     )

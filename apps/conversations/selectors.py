@@ -14,10 +14,10 @@ The list is ordered by newest activity and paginated without scanning everything
     checked for one matching message (a correlated subquery with LIMIT 1 that PostgreSQL runs
     per row, on the conversation's few messages, never the GIN index), so a page costs about
     25 / (share of conversations that match) checks of ~25 µs. Such lists are not counted.
-  Phrases are tried the other way round (a bounded walk first, then the probe), because the
-  GIN index cannot see word positions: probing it for a phrase reads every message that holds
-  all of its words. A rare phrase made of very common words therefore still costs a read of
-  those messages (the one slow case; see docs/benchmarks.md).
+  A phrase's probe takes its candidates from the index of adjacent word pairs (``WordPairs``,
+  migration 0004), not from the GIN index of the vectors: that one holds no word positions,
+  so it would return every message that merely holds all the phrase's words (a rare phrase of
+  common words: tens of thousands of messages to read and check).
   BM25 (pg_search, used by knowledge retrieval) ranks by relevance, which this time-ordered
   list does not need, and a BM25 index on the busiest table would be rewritten on every
   streamed answer checkpoint.
@@ -25,6 +25,7 @@ The list is ordered by newest activity and paginated without scanning everything
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,10 +42,12 @@ from django.db.models import (
     F,
     Func,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
 )
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -66,8 +69,8 @@ from apps.llm.models import Assistant
 PAGE_SIZE = 25
 COUNT_CAP = 10_000
 SEARCH_PROBE = 1_000
-SEARCH_WALK_CHECK = 2_000
 SEARCH_MAX_CHARS = 200
+MAX_PAGE = 4_000  # 100,000 conversations; an OFFSET deeper than that is a scan
 SEARCH_MAX_PAGES = 40  # of a common-word search (1,000 conversations)
 MESSAGES_PAGE_SIZE = 100
 RATING_FILTERS = {"up": "Rated helpful", "down": "Rated not helpful", "none": "Not rated"}
@@ -162,14 +165,50 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+_QUOTED_PHRASE = re.compile(r'(?:^|[^-\w])"([^"]+)"')  # "words", not -"words"
+_OR_WORD = re.compile(r"(?:^|\s)or(?:\s|$)", re.IGNORECASE)
+
+
+def phrase_word_pairs(text: str) -> list[str]:
+    """The word pairs (see ``WordPairs``) that every message matching ``text`` holds: those of
+    its quoted phrases; none for a query with alternatives ("a" or "b") or without phrases."""
+    phrases = [match.group(1) for match in _QUOTED_PHRASE.finditer(text)]
+    if not phrases or _OR_WORD.search(text):
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tsvector_to_array(conversations_word_pairs(phrase)) "
+            "FROM unnest(%s::text[]) AS phrase",
+            [phrases],
+        )
+        return sorted({pair for (pairs,) in cursor.fetchall() for pair in pairs})
+
+
+def _tsquery_all(lexemes: list[str]) -> str:
+    """A tsquery (input syntax) requiring every lexeme, each quoted as one lexeme."""
+    quoted = ("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
+    return " & ".join(quoted)
+
+
 def _text_hits(text: str) -> list[uuid.UUID] | None:
     """The conversations with a message matching ``text``, or None when there are too many
-    matching messages to list (more than ``SEARCH_PROBE``)."""
-    probe = list(
-        Message.objects.filter(search=search_query(text)).values_list("conversation_id", flat=True)[
-            : SEARCH_PROBE + 1
-        ]
-    )
+    matching messages to list (more than ``SEARCH_PROBE``).
+
+    A phrase's candidates come from the word-pair index and are checked on their stored
+    vector; other queries use the GIN index of the vectors directly."""
+    pairs = phrase_word_pairs(text)
+    if pairs:
+        messages = Message.objects.filter(
+            RawSQL(
+                'conversations_word_pairs("conversations_message"."content") @@ %s::tsquery',
+                [_tsquery_all(pairs)],
+                output_field=BooleanField(),
+            ),
+            text_matches(text),
+        )
+    else:
+        messages = Message.objects.filter(search=search_query(text))
+    probe = list(messages.values_list("conversation_id", flat=True)[: SEARCH_PROBE + 1])
     if len(probe) > SEARCH_PROBE:
         return None
     return list(dict.fromkeys(probe))
@@ -212,43 +251,20 @@ def conversations_matching(filters: ConversationFilters) -> ConversationQuery:
         conversations = conversations.filter(~Exists(rated))
     if not filters.q:
         return ConversationQuery(conversations.order_by("-last_message_at", "-id"), True)
+    hits = _text_hits(filters.q)
+    if hits is not None:
+        return ConversationQuery(
+            conversations.filter(pk__in=hits).order_by("-last_message_at", "-id"), True
+        )
     walked = conversations.alias(text_hit=Subquery(_first_hit(filters.q))).filter(
         text_hit__isnull=False
     )
-    # A phrase is checked against each candidate message's positions: probing the GIN index
-    # for it reads every message holding all its words. Common phrases are cheaper to find
-    # by walking the newest conversations; that walk is bounded, so a rare phrase costs at
-    # most SEARCH_WALK_CHECK conversation checks before the probe.
-    if is_phrase_query(filters.q) and _fills_a_page(conversations, walked):
-        return ConversationQuery(walked.order_by("-last_message_at", "-id"), False)
-    hits = _text_hits(filters.q)
-    if hits is None:
-        return ConversationQuery(walked.order_by("-last_message_at", "-id"), False)
-    return ConversationQuery(
-        conversations.filter(pk__in=hits).order_by("-last_message_at", "-id"), True
-    )
+    return ConversationQuery(walked.order_by("-last_message_at", "-id"), False)
 
 
-def _first_hit(text: str) -> QuerySet[Message]:
+def _first_hit(text: str) -> QuerySet[Message, Any]:
     """One matching message of the outer conversation (a subquery run per conversation)."""
     return Message.objects.filter(text_matches(text), conversation=OuterRef("pk")).values("pk")[:1]
-
-
-def is_phrase_query(text: str) -> bool:
-    """Whether the query holds a phrase ("quoted words", or a hyphenated word)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT strpos(websearch_to_tsquery('{SEARCH_CONFIG}', %s)::text, '<') > 0",
-            [text],
-        )
-        return bool(cursor.fetchone()[0])
-
-
-def _fills_a_page(conversations: QuerySet[Conversation], walked: QuerySet[Conversation]) -> bool:
-    """Whether a page of matches is among the newest ``SEARCH_WALK_CHECK`` conversations."""
-    newest = conversations.order_by("-last_message_at", "-id").values("pk")[:SEARCH_WALK_CHECK]
-    found = walked.filter(pk__in=Subquery(newest)).order_by().values("pk")[:PAGE_SIZE]
-    return len(found) == PAGE_SIZE
 
 
 # --- The list page ---------------------------------------------------------------------------
@@ -297,8 +313,7 @@ class ConversationPage:
 
 
 def _page_number(value: str | None) -> int:
-    number = _int(value) or 1
-    return min(number, COUNT_CAP // PAGE_SIZE * 10)
+    return min(_int(value) or 1, MAX_PAGE)
 
 
 def conversation_page(filters: ConversationFilters, page: str | None = None) -> ConversationPage:
@@ -321,6 +336,13 @@ def conversation_page(filters: ConversationFilters, page: str | None = None) -> 
     return ConversationPage(rows, number, count, capped, has_next)
 
 
+# What a row shows (and exports): loading only these halves the time of an export batch.
+ROW_FIELDS = (
+    "id", "title", "channel", "visitor_id", "created_at", "last_message_at", "flagged",
+    "assistant__name", "folder__name",
+)  # fmt: skip
+
+
 def conversation_rows(ids: list[Any], *, q: str = "") -> list[ConversationRow]:
     """Details of the listed conversations, in the order of ``ids``."""
     if not ids:
@@ -329,7 +351,8 @@ def conversation_rows(ids: list[Any], *, q: str = "") -> list[ConversationRow]:
         c.pk: c
         for c in Conversation.objects.filter(pk__in=ids)
         .select_related("assistant", "folder")
-        .prefetch_related("tags")
+        .only(*ROW_FIELDS)
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("id", "name", "colour")))
     }
     rows = {pk: ConversationRow(conversation) for pk, conversation in conversations.items()}
     for pk, messages, up, down in message_stats(ids):

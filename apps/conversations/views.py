@@ -255,7 +255,9 @@ class FolderSetView(SidebarActionView):
     def post(self, request: HttpRequest, pk: Any) -> HttpResponse:
         conversation = conversation_get(conversation_id=pk)
         form = FolderSelectForm(request.POST)
-        folder_id = form.cleaned_data.get("folder") if form.is_valid() else None
+        if not form.is_valid():
+            raise NotFound("No such folder.", code="folder_not_found")
+        folder_id = form.cleaned_data.get("folder")
         folder = folder_get(folder_id=folder_id) if folder_id else None
         curation.conversation_folder_set(conversation=conversation, folder=folder)
         return self.done(conversation, f"Moved to {folder.name}." if folder else "Unfiled.")

@@ -24,6 +24,7 @@ from apps.tenants.permissions import TenantMemberView, role_at_least
 
 class KnowledgeView(TenantMemberView, View):
     minimum_role = Role.VIEWER
+    excluded_roles = frozenset({Role.AGENT})
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:

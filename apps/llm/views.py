@@ -30,6 +30,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
+from apps.accounts.selectors import user_has_totp
 from apps.core.errors import AppError, NotFound
 from apps.core.pagination import paginate
 from apps.core.tenancy import acall_in_tenant
@@ -50,7 +51,7 @@ from apps.llm.models import (
     ProviderKind,
 )
 from apps.tenants.models import Role
-from apps.tenants.permissions import TenantMemberView, role_at_least
+from apps.tenants.permissions import TenantMemberView, mfa_setup_required, role_at_least
 from apps.tenants.selectors import membership_for
 
 logger = logging.getLogger(__name__)
@@ -76,11 +77,14 @@ class _RoleGate(View):
     viewers get the same 404 as outsiders."""
 
     read_role: str = Role.VIEWER
+    # An endpoint that only changes things (it may still answer GET, e.g. with the fragment
+    # it re-renders): readers get the 404 of outsiders for every method, not a 405.
+    write_only: bool = False
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         role = self.membership.role  # type: ignore[attr-defined]
         allowed = may_read(role) and role_at_least(role, self.read_role)
-        if request.method not in READ_METHODS:
+        if request.method not in READ_METHODS or self.write_only or not hasattr(self, "get"):
             allowed = allowed and may_write(role)
         if not allowed:
             return _not_found(request)
@@ -412,17 +416,20 @@ def _test_setup(alias: str) -> tuple[Any, list[Any]]:
 
 async def model_test_view(request: HttpRequest) -> HttpResponseBase:
     """POST alias (+ prompt): stream the model's reply as NDJSON into the Models page."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     tenant = getattr(request, "tenant", None)
     user = await request.auser()
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     if tenant is None or tenant.schema_name == "public":
         return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+    # The same checks as every backoffice page (TenantMemberView), before anything else.
     membership = await acall_in_tenant(tenant, _membership, user, tenant)
     if membership is None or not may_write(membership.role):
         return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+    if membership.tenant.require_mfa and not await acall_in_tenant(tenant, user_has_totp, user):
+        return mfa_setup_required(request)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     alias = request.POST.get("alias", "").strip()
     prompt = (request.POST.get("prompt") or "").strip()[:2000] or TEST_PROMPT
     router, groups = await acall_in_tenant(tenant, _test_setup, alias)
@@ -503,6 +510,8 @@ class OllamaPullsView(LlmView):
 
 
 class OllamaPullView(OllamaPullsView):
+    write_only = True
+
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         provider = ollama_provider_get(pk)
         form = OllamaPullForm(request.POST)
@@ -516,6 +525,8 @@ class OllamaPullView(OllamaPullsView):
 
 
 class OllamaDeleteView(OllamaInstalledView):
+    write_only = True
+
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         provider = ollama_provider_get(pk)
         model = request.POST.get("model", "")

@@ -33,13 +33,20 @@ class TenantMemberView(LoginRequiredMixin):
     """
 
     minimum_role: str = Role.VIEWER
+    # Roles below the minimum are refused; so are these (agents work on conversations only,
+    # so configuration pages that viewers may read still refuse agents).
+    excluded_roles: frozenset[str] = frozenset()
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         tenant = getattr(connection, "tenant", None)
         membership = membership_for(user=request.user, tenant=tenant) if tenant else None
-        if membership is None or not role_at_least(membership.role, self.minimum_role):
+        if (
+            membership is None
+            or not role_at_least(membership.role, self.minimum_role)
+            or membership.role in self.excluded_roles
+        ):
             return render(request, "errors/404.html", status=404)
         if membership.tenant.require_mfa and not user_has_totp(request.user):
             return mfa_setup_required(request)

@@ -258,30 +258,49 @@ def test_a_common_word_search_walks_the_list_with_the_same_results(
     assert page.index("Script-conv") < page.index("Refund-conv")  # newest activity first
 
 
-def test_a_common_phrase_is_found_by_a_bounded_walk(
-    client_as, tenant_a, conversation_in, monkeypatch
-):
+@pytest.fixture
+def phrases(tenant_a, conversation_in):
     now = timezone.now()
     for i in range(3):
         conversation_in(
             tenant_a,
-            [("user", f"the return value of call {i}"), ("assistant", "value return")],
+            [("user", f"the return value of call {i}"), ("assistant", "it is fine")],
             at=now - timedelta(minutes=i),
             title=f"Phrase-{i}",
         )
-    conversation_in(tenant_a, [("user", "value, and return")], at=now, title="Words-only")
-    monkeypatch.setattr(selectors, "PAGE_SIZE", 2)  # two matches fill a page
+    conversation_in(
+        tenant_a,
+        [("user", "value, and a return"), ("assistant", "values returned")],
+        at=now,
+        title="Words-only",
+    )
+
+
+def test_a_phrase_matches_only_adjacent_words(client_as, phrases):
+    page = searched(client_as(Role.AGENT), '"return value"')
+    assert all(f"Phrase-{i}" in page for i in range(3)) and "Words-only" not in page
+    assert "of 3 conversations" in page
+
+
+def test_a_common_phrase_is_walked(client_as, phrases, monkeypatch):
+    monkeypatch.setattr(selectors, "SEARCH_PROBE", 1)
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 2)
     page = searched(client_as(Role.AGENT), '"return value"')
     assert "Phrase-0" in page and "Phrase-1" in page and "Phrase-2" not in page
     assert "Words-only" not in page and "of many matching conversations" in page
     assert "page=2" in page
 
 
-def test_phrase_queries_are_recognised(db):
-    assert selectors.is_phrase_query('"return value"')
-    assert selectors.is_phrase_query("e-mail")
-    assert not selectors.is_phrase_query("return value")
-    assert not selectors.is_phrase_query("refund -order")
+def test_word_pairs_of_a_query(db, tenant_a):
+    with tenant_context(tenant_a):
+        assert selectors.phrase_word_pairs('"the return value" refund') == ["return valu"]
+        assert selectors.phrase_word_pairs('"of the" x') == []  # stop words only
+        assert selectors.phrase_word_pairs('"big red fox" "green tea"') == [
+            "big red", "green tea", "red fox"
+        ]  # fmt: skip
+        assert selectors.phrase_word_pairs('-"return value" refund') == []
+        assert selectors.phrase_word_pairs('"return value" or refund') == []
+        assert selectors.phrase_word_pairs("return value") == []
 
 
 def test_search_combines_with_filters(client_as, searchable, tenant_a):
