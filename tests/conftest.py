@@ -193,16 +193,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server_port(django_db_setup, django_db_blocker) -> Iterator[int]:
-    """daphne serving config.asgi on the test database (committed session data only)."""
-    port = free_port()
-    env = {
+def server_process_env() -> dict[str, str]:
+    """Environment for a process the tests start (daphne, a Celery worker): the test database
+    pytest created and this run's Redis prefix, so it shares data, cache and broker with us."""
+    return {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "TEST_SERVER_DATABASE_NAME": connection.settings_dict["NAME"],
         "TEST_RUN_PREFIX": settings.TEST_RUN_PREFIX,
     }
+
+
+@pytest.fixture(scope="session")
+def server_port(django_db_setup, django_db_blocker) -> Iterator[int]:
+    """daphne serving config.asgi on the test database (committed session data only)."""
+    port = free_port()
+    env = server_process_env()
     (BASE_DIR / "var").mkdir(exist_ok=True)
     log = open(BASE_DIR / "var" / f"e2e-daphne-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(

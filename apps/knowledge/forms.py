@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 
@@ -10,8 +12,35 @@ class KnowledgeBaseForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+MAX_FILES_PER_UPLOAD = 20
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented pattern); cleans to a list."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data]
+        if len(files) > MAX_FILES_PER_UPLOAD:
+            raise forms.ValidationError(
+                f"At most {MAX_FILES_PER_UPLOAD} files at a time; you chose {len(files)}."
+            )
+        return [super(MultipleFileField, self).clean(file, initial) for file in files]
+
+
 class UploadForm(forms.Form):
-    file = forms.FileField(help_text="PDF, Word, PowerPoint, Excel, CSV, text, Markdown or HTML")
+    file = MultipleFileField(
+        label="Files",
+        help_text="PDF, Word, PowerPoint, Excel, CSV, text, Markdown or HTML; "
+        f"up to {MAX_FILES_PER_UPLOAD} at a time.",
+    )
 
 
 class UrlForm(forms.Form):

@@ -128,11 +128,37 @@ class _SourceCreateView(AdminKnowledgeView):
 
 
 class SourceUploadView(_SourceCreateView):
+    """One or several files (picked or dropped); each becomes its own source.
+
+    A refused file (too large, unknown type) is named in the form's errors; the others are
+    still queued, so one bad file never loses the rest of the upload.
+    """
+
     form_class = UploadForm
     form_key = "upload_form"
 
-    def create(self, kb: KnowledgeBase, data: dict[str, Any]) -> Any:
-        return services.source_create_file(knowledge_base=kb, uploaded_file_or_path=data["file"])
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        kb = self.knowledge_base(pk)
+        form = self.form_class(request.POST, request.FILES)
+        if form.is_valid():
+            queued: list[str] = []
+            for uploaded in form.cleaned_data["file"]:
+                try:
+                    source = services.source_create_file(
+                        knowledge_base=kb, uploaded_file_or_path=uploaded
+                    )
+                except AppError as exc:
+                    form.add_error("file", f"{uploaded.name}: {exc.message}")
+                else:
+                    queued.append(source.title)
+            if queued:
+                messages.success(request, f"Queued for ingestion: {', '.join(queued)}.")
+            if form.is_valid():
+                return redirect("knowledge:detail", pk=kb.pk)
+        detail = KnowledgeBaseDetailView()
+        detail.membership = self.membership
+        context = detail.context(kb, **{self.form_key: form})
+        return render(request, "knowledge/detail.html", context, status=400)
 
 
 class SourceUrlView(_SourceCreateView):

@@ -116,9 +116,9 @@ def test_a_member_without_totp_is_sent_to_set_it_up(alpha_requires_mfa, make_per
 def test_htmx_fragments_are_refused_too(alpha_requires_mfa, alpha_agent):
     client = client_for("alpha.localhost")
     client.force_login(alpha_agent)
-    response = client.get("/knowledge/", HTTP_HX_REQUEST="true")
+    response = client.get("/conversations/", HTTP_HX_REQUEST="true")
     assert response["HX-Redirect"] == ACTIVATE
-    assert b"knowledge" not in response.content.lower()
+    assert b"conversation" not in response.content.lower()
 
 
 def test_the_security_page_stays_reachable_to_set_it_up(alpha_requires_mfa, alpha_agent):
@@ -141,7 +141,7 @@ def test_another_tenant_without_the_requirement_is_unaffected(alpha_requires_mfa
     client = client_for("beta.localhost")
     sign_in(client, person.email)
     assert client.get("/").status_code == 200
-    assert client.get("/knowledge/").status_code == 200
+    assert client.get("/conversations/").status_code == 200
 
 
 def test_totp_cannot_be_turned_off_while_a_tenant_requires_it(

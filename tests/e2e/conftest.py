@@ -42,3 +42,36 @@ def browser() -> Iterator[object]:
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def worker_process(server_port) -> Iterator[None]:
+    """A real Celery worker process on the test database and this run's broker prefix."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import server_process_env
+
+    log_path = BASE_DIR / "var" / f"e2e-celery-{server_port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+                "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+                "--hostname", f"e2e-{server_port}@%h",
+            ],
+            cwd=BASE_DIR,
+            env=server_process_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while " ready." not in log_path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the Celery worker did not start; see {log_path}")
+            time.sleep(0.3)
+        yield
+        proc.terminate()
+        proc.wait(timeout=20)

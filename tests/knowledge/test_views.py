@@ -82,6 +82,30 @@ def test_admin_creates_a_knowledge_base_and_uploads(
     assert 'hx-trigger="every 2s"' in table and "queued" in table
 
 
+def test_several_files_at_once_and_a_refused_one_loses_nothing(
+    client_as, handbook, tenant_a, settings
+):
+    settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 1000
+    client = client_as(Role.ADMIN)
+    response = client.post(
+        f"/knowledge/{handbook.pk}/upload/",
+        {
+            "file": [
+                SimpleUploadedFile("faq.md", b"# FAQ\n\nAsk us.\n"),
+                SimpleUploadedFile("huge.txt", b"x" * 5000),
+                SimpleUploadedFile("terms.txt", b"Terms apply."),
+            ]
+        },
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "huge.txt:" in page  # the refused file, named
+    assert "Queued for ingestion: faq.md, terms.txt." in page  # and what went through
+    with tenant_context(tenant_a):
+        titles = set(Source.objects.filter(knowledge_base=handbook).values_list("title", flat=True))
+    assert {"faq.md", "terms.txt"} <= titles and "huge.txt" not in titles
+
+
 def test_bad_url_is_explained_on_the_form(client_as, handbook):
     client = client_as(Role.ADMIN)
     response = client.post(

@@ -123,7 +123,16 @@ def test_anonymous_is_sent_to_login_and_get_is_refused(engine_tenant: Tenant, co
         anonymous = TenantAsyncClient()
         response = await anonymous.post("/llm/models/test/", {"alias": "chat"})
         assert response.status_code == 302 and "/login/" in response["Location"]
-        assert (await anonymous.get("/llm/models/test/")).status_code == 405
+        response = await anonymous.get("/llm/models/test/")
+        assert response.status_code == 302 and "/login/" in response["Location"]
+
+    run(scenario())
+
+
+def test_get_is_refused_to_admins_and_hidden_from_others(engine_people):
+    async def scenario():
+        owner = await client_for(engine_people["owner"])
+        assert (await owner.get("/llm/models/test/")).status_code == 405
 
     run(scenario())
 
