@@ -106,7 +106,13 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return None
 
 
+ENCRYPTED_PREFIX = "enc:"
+
+
 class MFAAdapter(DefaultMFAAdapter):
+    """TOTP secrets and recovery-code seeds are stored encrypted with FIELD_ENCRYPTION_KEYS
+    (MultiFernet, like every other secret; ``rotate_encryption_keys`` re-encrypts them)."""
+
     error_messages = {
         **DefaultMFAAdapter.error_messages,
         "cannot_delete_authenticator": (
@@ -114,6 +120,19 @@ class MFAAdapter(DefaultMFAAdapter):
             "authenticator app can't be turned off."
         ),
     }
+
+    def encrypt(self, text: str) -> str:
+        from apps.core.encryption import encrypt_str
+
+        return ENCRYPTED_PREFIX + encrypt_str(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        from apps.core.encryption import decrypt_str
+
+        if encrypted_text.startswith(ENCRYPTED_PREFIX):
+            return decrypt_str(encrypted_text[len(ENCRYPTED_PREFIX) :])
+        # Written before secrets were encrypted: still valid; the next key rotation encrypts it.
+        return encrypted_text
 
     def get_totp_label(self, user: AbstractBaseUser) -> str:
         return str(getattr(user, "email", "") or user.pk)

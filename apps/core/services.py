@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -55,11 +56,40 @@ def _rotate_model(
             report.failed[label] += 1
 
 
+def _rotate_authenticators(report: RotationReport) -> None:
+    """Two-factor secrets (allauth's ``Authenticator.data``), encrypted by our MFA adapter."""
+    from allauth.mfa.adapter import get_adapter
+    from allauth.mfa.models import Authenticator
+
+    adapter = get_adapter()
+    label = f"{get_public_schema_name()}.mfa.Authenticator"
+
+    def again(value: Any) -> Any:
+        if isinstance(value, list):
+            return [again(item) for item in value]
+        return adapter.encrypt(adapter.decrypt(value)) if isinstance(value, str) else value
+
+    for pk in Authenticator.objects.values_list("pk", flat=True).iterator():
+        try:
+            with transaction.atomic():
+                authenticator = Authenticator.objects.select_for_update().get(pk=pk)
+                data = dict(authenticator.data)
+                for key in ("secret", "seed", "migrated_codes"):
+                    if key in data:
+                        data[key] = again(data[key])
+                Authenticator.objects.filter(pk=pk).update(data=data)
+            report.rotated[label] += 1
+        except DecryptionError:
+            logger.error("Cannot decrypt %s pk=%s with the configured keys", label, pk)
+            report.failed[label] += 1
+
+
 def secrets_rotate() -> RotationReport:
     """Re-encrypt every encrypted field of every schema with the first configured key."""
     from apps.tenants.models import Tenant
 
     report = RotationReport()
+    _rotate_authenticators(report)
     targets = _encrypted_fields()
     schemas = [get_public_schema_name(), *Tenant.objects.values_list("schema_name", flat=True)]
     for schema in schemas:

@@ -57,3 +57,31 @@ def test_rows_with_an_unknown_key_are_reported_not_lost(settings, tenant_a):
     assert "could not be decrypted" in str(excinfo.value)
     with tenant_context(tenant_a):
         assert raw_secret(widget.id) == foreign  # left untouched
+
+
+def test_two_factor_secrets_are_encrypted_and_rotated(settings, db):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    from tests.accounts.conftest import totp_code
+    from tests.factories import UserFactory
+
+    person = UserFactory()
+    secret = generate_totp_secret()
+    TOTP.activate(person, secret)
+    RecoveryCodes.activate(person)
+    stored = Authenticator.objects.get(user=person, type=Authenticator.Type.TOTP).data["secret"]
+    assert stored.startswith("enc:") and secret not in stored  # never in the clear
+    seed = Authenticator.objects.get(user=person, type=Authenticator.Type.RECOVERY_CODES)
+    assert seed.data["seed"].startswith("enc:")
+
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, *settings.FIELD_ENCRYPTION_KEYS]
+    out = StringIO()
+    call_command("rotate_encryption_keys", stdout=out)
+    assert "public.mfa.Authenticator: 2 re-encrypted" in out.getvalue()
+
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old keys are gone
+    totp = TOTP(Authenticator.objects.get(user=person, type=Authenticator.Type.TOTP))
+    assert totp.validate_code(totp_code(secret))  # still the same secret, under the new key
