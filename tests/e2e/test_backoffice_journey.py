@@ -149,4 +149,8 @@ def test_read_search_flag_and_annotate_a_conversation(
             assert Note.objects.filter(conversation=conversation).count() == 1
         connection.set_schema_to_public()
     page.screenshot(path=screenshot_dir / f"conversation-detail-{name}.png", full_page=True)
+
+    page.goto(f"{base}/")  # the dashboard now counts it
+    assert page.locator(".stat-value").first.inner_text().strip() == "1"
+    page.screenshot(path=screenshot_dir / f"dashboard-with-data-{name}.png", full_page=True)
     page.close()
