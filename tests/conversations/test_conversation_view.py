@@ -65,8 +65,29 @@ def test_the_whole_conversation_is_shown_escaped(client_as, conversation):
     assert "bubble-user" in page and "bubble-assistant" in page
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "Hello &lt;script&gt;alert(&#x27;visitor&#x27;)&lt;/script&gt;\nsecond line" in page
-    assert "Try &lt;img src=x onerror=alert(1)&gt; **this**" in page
+    # Answers are Markdown: the emphasis renders, the HTML the model wrote stays text.
+    assert "Try &lt;img src=x onerror=alert(1)&gt; <strong>this</strong>" in page
     assert "Wrong &lt;b&gt;answer&lt;/b&gt;" in page  # the rating comment
+
+
+def test_answer_markdown_renders_safely(client_as, tenant_a, conversation_in):
+    answer = (
+        "# Steps\n\n1. Open **Settings**\n2. Run `make run`\n\n"
+        "| plan | price |\n| --- | --- |\n| pro | $9 |\n\n"
+        "[docs](https://docs.example.com) [bad](javascript:alert(1)) "
+        "![pixel](https://tracker.example.com/p.png) <iframe src=x></iframe>"
+    )
+    conversation = conversation_in(tenant_a, [("user", "How?"), ("assistant", answer)])
+    page = page_of(client_as(Role.VIEWER), conversation)
+    assert "<h1>Steps</h1>" in page and "<strong>Settings</strong>" in page
+    assert "<code>make run</code>" in page and "<td>pro</td>" in page
+    assert (
+        '<a href="https://docs.example.com" target="_blank" rel="noopener noreferrer nofollow">'
+        in page
+    )
+    assert 'href="javascript' not in page  # not a link, only text
+    assert "<img" not in page and "tracker.example.com/p.png" in page  # never fetched
+    assert "<iframe" not in page and "&lt;iframe src=x&gt;" in page
 
 
 def test_answers_show_sources_tool_calls_and_accounting(client_as, conversation):
