@@ -26,11 +26,15 @@ def _link_open(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> 
     return renderer.renderToken(tokens, idx, options, env)
 
 
+class _AnswerMarkdown(MarkdownIt):
+    def validateLink(self, url: str) -> bool:  # markdown-it's own (camelCase) hook
+        return url.strip().lower().startswith(ALLOWED_SCHEMES)
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    parser = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True})
+    parser = _AnswerMarkdown("commonmark", {"html": False, "linkify": False, "breaks": True})
     parser.enable("table").enable("strikethrough").disable("image")
-    parser.validateLink = lambda url: url.strip().lower().startswith(ALLOWED_SCHEMES)
     parser.add_render_rule("link_open", _link_open)
     return parser
 
