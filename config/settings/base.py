@@ -526,7 +526,7 @@ KNOWLEDGE_LOCAL_EMBEDDING_DTYPE = env.str("KNOWLEDGE_LOCAL_EMBEDDING_DTYPE", def
 # Defaults tuned on Python's docs (bench/quality.py, docs/benchmarks.md).
 KNOWLEDGE_RRF_K = env.int("KNOWLEDGE_RRF_K", default=10)
 KNOWLEDGE_DENSE_WEIGHT = env.float("KNOWLEDGE_DENSE_WEIGHT", default=1.0)
-KNOWLEDGE_KEYWORD_WEIGHT = env.float("KNOWLEDGE_KEYWORD_WEIGHT", default=0.5)
+KNOWLEDGE_KEYWORD_WEIGHT = env.float("KNOWLEDGE_KEYWORD_WEIGHT", default=0.75)
 KNOWLEDGE_CANDIDATES = env.int("KNOWLEDGE_CANDIDATES", default=40)
 KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=100)
 # Dotted path of a reranker: callable(query, chunks) -> chunks, best first. Empty: none.
