@@ -137,8 +137,10 @@ def main() -> int:
         manage("seed_demo", "--quiet")
         children.append(
             subprocess.Popen(  # noqa: S603
+                # -B: the beat scheduler (URL source re-sync) inside the one local worker.
                 [PYTHON, "-m", "celery", "-A", "config.celery:app", "worker",
-                 "--loglevel", "INFO", "--concurrency", "2", "--hostname", "local@%h"],
+                 "--loglevel", "INFO", "--concurrency", "2", "--hostname", "local@%h",
+                 "-B", "--schedule", str(VAR_DIR / "celerybeat-schedule")],
                 cwd=BASE_DIR, start_new_session=True,
             )
         )  # fmt: skip
