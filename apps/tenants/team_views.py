@@ -7,6 +7,7 @@ a traceback. Role changes answer HTMX with the updated table row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,41 +116,50 @@ def _flash_sent(request: HttpRequest, sent: services.InvitationSent, lead: str) 
         )
 
 
+def _act_and_report[T](
+    request: HttpRequest, action: Callable[[], T], report: Callable[[T], None]
+) -> HttpResponse:
+    """Run one team service: a refusal becomes an error message, a missing row stays a 404."""
+    try:
+        result = action()
+    except NotFound:
+        raise
+    except AppError as exc:
+        messages.error(request, exc.message)
+    else:
+        report(result)
+    return redirect("backoffice:team")
+
+
 class InvitationResendView(TeamAdminView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        try:
-            sent = services.invitation_resend(
+        return _act_and_report(
+            request,
+            lambda: services.invitation_resend(
                 tenant=self.tenant,
                 invitation_id=pk,
                 actor=request.user,  # type: ignore[arg-type]
                 base_url=base_url(request),
                 ip_address=client_ip(request),
-            )
-        except NotFound:
-            raise
-        except AppError as exc:
-            messages.error(request, exc.message)
-        else:
-            _flash_sent(request, sent, "A new link was sent to")
-        return redirect("backoffice:team")
+            ),
+            lambda sent: _flash_sent(request, sent, "A new link was sent to"),
+        )
 
 
 class InvitationRevokeView(TeamAdminView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        try:
-            invitation = services.invitation_revoke(
+        return _act_and_report(
+            request,
+            lambda: services.invitation_revoke(
                 tenant=self.tenant,
                 invitation_id=pk,
                 actor=request.user,  # type: ignore[arg-type]
                 ip_address=client_ip(request),
-            )
-        except NotFound:
-            raise
-        except AppError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"The invitation for {invitation.email} was revoked.")
-        return redirect("backoffice:team")
+            ),
+            lambda invitation: messages.success(
+                request, f"The invitation for {invitation.email} was revoked."
+            ),
+        )
 
 
 class MemberRoleView(TeamAdminView):
@@ -193,17 +203,15 @@ class MemberRoleView(TeamAdminView):
 
 class MemberRemoveView(TeamAdminView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        try:
-            removed = services.membership_remove(
+        return _act_and_report(
+            request,
+            lambda: services.membership_remove(
                 tenant=self.tenant,
                 membership_id=pk,
                 actor=request.user,  # type: ignore[arg-type]
                 ip_address=client_ip(request),
-            )
-        except NotFound:
-            raise
-        except AppError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"{removed.user.email} was removed from the workspace.")
-        return redirect("backoffice:team")
+            ),
+            lambda removed: messages.success(
+                request, f"{removed.user.email} was removed from the workspace."
+            ),
+        )
