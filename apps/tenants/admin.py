@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django_tenants.admin import TenantAdminMixin
 
-from apps.tenants.models import Domain, Membership, Tenant, WidgetRoute
+from apps.tenants.models import Domain, Invitation, Membership, Tenant, WidgetRoute
 
 
 class DomainInline(admin.TabularInline):
@@ -49,3 +49,20 @@ class MembershipAdmin(admin.ModelAdmin):
 class WidgetRouteAdmin(admin.ModelAdmin):
     list_display = ["embed_key", "tenant", "created_at"]
     search_fields = ["embed_key", "tenant__name"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are made and revoked on each tenant's team page (audited there)."""
+
+    list_display = ["email", "tenant", "role", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "tenant__name"]
+    readonly_fields = [f.name for f in Invitation._meta.fields if f.name != "token_hash"]
+    exclude = ["token_hash"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
