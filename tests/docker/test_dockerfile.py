@@ -130,6 +130,20 @@ def test_default_command_serves_the_asgi_app_with_daphne(final_stage):
     assert "8000" in _arguments(final_stage, "EXPOSE")
 
 
+def test_the_embedding_model_is_built_into_the_image_and_used(stages, final_stage):
+    """Workers embed with ONNX Runtime from a file built (and verified) at image build time,
+    outside the mounted var/ volume; without it they would fall back to PyTorch."""
+    build_stage = next(stage for stage in stages if stage[0][1].endswith("python-build"))
+    builds = [run for run in _arguments(build_stage, "RUN") if "embedder_build" in run]
+    assert len(builds) == 1
+    output = builds[0].split("--output", 1)[1].split()[0]
+    assert output.startswith("/app/models/") and output.endswith(".onnx")
+    copies = " ".join(_arguments(final_stage, "COPY"))
+    assert "--from=python-build /app/models /app/models" in copies
+    env = " ".join(_arguments(final_stage, "ENV"))
+    assert f"KNOWLEDGE_LOCAL_EMBEDDER_ONNX={output}" in env
+
+
 def test_static_files_are_collected_at_build_time(final_stage):
     runs = [run for run in _arguments(final_stage, "RUN") if "collectstatic --noinput" in run]
     assert len(runs) == 1
