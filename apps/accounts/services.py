@@ -37,11 +37,8 @@ class UserEnsured:
     generated_password: str | None
 
 
-def user_ensure(*, email: str, password: str | None = None) -> UserEnsured:
-    """Return the person with this email, creating them (with a password) when new.
-
-    An existing person's password is never changed here.
-    """
+def check_email(email: str) -> str:
+    """The address normalised (trimmed, lower case), or a coded error if it is not one."""
     email = email.strip().lower()
     try:
         validate_email(email)
@@ -49,6 +46,15 @@ def user_ensure(*, email: str, password: str | None = None) -> UserEnsured:
         raise InvalidInput(
             f"'{email}' is not a valid email address.", code="invalid_email"
         ) from exc
+    return email
+
+
+def user_ensure(*, email: str, password: str | None = None) -> UserEnsured:
+    """Return the person with this email, creating them (with a password) when new.
+
+    An existing person's password is never changed here.
+    """
+    email = check_email(email)
     existing = User.objects.filter(email=email).first()
     if existing is not None:
         return UserEnsured(existing, created=False, generated_password=None)

@@ -46,7 +46,7 @@ from apps.connectors.services import (
     table_revoke,
 )
 from apps.connectors.tools import parameters_schema
-from apps.core.errors import AppError, NotFound
+from apps.core.errors import AppError
 from apps.tenants.models import Role
 from apps.tenants.permissions import TenantMemberView
 from apps.tools.registry import ToolContext, tool_run
@@ -54,12 +54,6 @@ from apps.tools.registry import ToolContext, tool_run
 
 class AdminView(TenantMemberView, View):
     minimum_role = Role.ADMIN
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound:
-            return render(request, "errors/404.html", status=404)
 
     @property
     def actor_label(self) -> str:

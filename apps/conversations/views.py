@@ -15,8 +15,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -51,6 +49,8 @@ from apps.conversations.selectors import (
     tags_with_counts,
 )
 from apps.core.errors import AppError, NotFound
+from apps.core.pagination import paginate
+from apps.core.views import not_found
 from apps.tenants.models import Role
 from apps.tenants.permissions import TenantMemberView, role_at_least
 
@@ -62,10 +62,6 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "errors/404.html", status=404)
-
-
 def _is_htmx(request: HttpRequest) -> bool:
     htmx = getattr(request, "htmx", None)  # django-htmx middleware
     return bool(htmx) and not htmx.history_restore_request  # type: ignore[union-attr]
@@ -75,12 +71,6 @@ class ConversationsView(TenantMemberView, View):
     """Base: membership resolved once; NotFound anywhere below becomes the 404 page."""
 
     minimum_role = Role.VIEWER
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound:
-            return _not_found(request)
 
     @property
     def role(self) -> str:
@@ -139,7 +129,7 @@ class ConversationListView(ConversationsView):
 class ListExportView(ConversationsView):
     def get(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
         if fmt not in EXPORT_FORMATS:
-            return _not_found(request)
+            return not_found(request)
         filters = ConversationFilters.from_params(request.GET)
         conversations = conversations_matching(filters).queryset
         audit_record(
@@ -290,7 +280,7 @@ class NoteDeleteView(SidebarActionView):
 class ConversationExportView(ConversationsView):
     def get(self, request: HttpRequest, pk: Any, fmt: str) -> HttpResponseBase:
         if fmt not in EXPORT_FORMATS:
-            return _not_found(request)
+            return not_found(request)
         conversation = conversation_get(conversation_id=pk)
         audit_record(
             action="conversation.exported",
@@ -340,19 +330,6 @@ class ConversationDeleteView(AdminView):
 # --- Tags and folders ------------------------------------------------------------------------
 
 
-def _page(request: HttpRequest, queryset: QuerySet[Any], param: str) -> Any:
-    page = Paginator(queryset, LABELS_PAGE_SIZE).get_page(request.GET.get(param))
-    query = request.GET.copy()
-
-    def link(number: int) -> str:
-        query[param] = str(number)
-        return f"?{query.urlencode()}"
-
-    page.prev_url = link(page.previous_page_number()) if page.has_previous() else ""  # type: ignore[attr-defined]
-    page.next_url = link(page.next_page_number()) if page.has_next() else ""  # type: ignore[attr-defined]
-    return page
-
-
 class LabelsView(ConversationsView):
     """Tags and folders: listed for everyone, managed by agents and above."""
 
@@ -360,8 +337,8 @@ class LabelsView(ConversationsView):
         return self.page()
 
     def page(self, status: int = 200, **forms: Any) -> HttpResponse:
-        tags = _page(self.request, tags_with_counts(), "tags_page")
-        folders = _page(self.request, folders_with_counts(), "folders_page")
+        tags = paginate(self.request, tags_with_counts(), "tags_page", LABELS_PAGE_SIZE)
+        folders = paginate(self.request, folders_with_counts(), "folders_page", LABELS_PAGE_SIZE)
         # A rename that failed shows its errors on its own row.
         edit_errors = forms.get("edit_errors") or {}
         for kind, page in (("tag", tags), ("folder", folders)):

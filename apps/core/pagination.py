@@ -11,8 +11,10 @@ from django.http import HttpRequest
 PAGE_SIZE = 20
 
 
-def paginate(request: HttpRequest, queryset: QuerySet[Any], param: str = "page") -> Page:
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(param))
+def paginate(
+    request: HttpRequest, queryset: QuerySet[Any], param: str = "page", per_page: int = PAGE_SIZE
+) -> Page:
+    page = Paginator(queryset, per_page).get_page(request.GET.get(param))
     query = request.GET.copy()
 
     def link(number: int) -> str:

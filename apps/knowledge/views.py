@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
-from apps.core.errors import AppError, NotFound
+from apps.core.errors import AppError
 from apps.knowledge import selectors, services
 from apps.knowledge.forms import KnowledgeBaseForm, QuestionForm, TextForm, UploadForm, UrlForm
 from apps.knowledge.models import KnowledgeBase, SourceStatus
@@ -25,12 +25,6 @@ from apps.tenants.permissions import TenantMemberView, role_at_least
 class KnowledgeView(TenantMemberView, View):
     minimum_role = Role.VIEWER
     excluded_roles = frozenset({Role.AGENT})
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound:
-            return render(request, "errors/404.html", status=404)
 
     @property
     def can_edit(self) -> bool:

@@ -34,6 +34,7 @@ from apps.accounts.selectors import user_has_totp
 from apps.core.errors import AppError, NotFound
 from apps.core.pagination import paginate
 from apps.core.tenancy import acall_in_tenant
+from apps.core.views import not_found
 from apps.llm import ollama, services
 from apps.llm.forms import (
     AssistantForm,
@@ -87,11 +88,8 @@ class _RoleGate(View):
         if request.method not in READ_METHODS or self.write_only or not hasattr(self, "get"):
             allowed = allowed and may_write(role)
         if not allowed:
-            return _not_found(request)
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound:
-            return _not_found(request)
+            return not_found(request)
+        return super().dispatch(request, *args, **kwargs)
 
 
 class LlmView(TenantMemberView, _RoleGate):
@@ -103,10 +101,6 @@ class LlmView(TenantMemberView, _RoleGate):
         return render(
             self.request, template, {"can_write": self.can_write, **context}, status=status
         )
-
-
-def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "errors/404.html", status=404)
 
 
 def provider_get(pk: int) -> Provider:

@@ -7,17 +7,15 @@ current tenant, so another tenant's key is never listed and "revoking" it is sim
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 
 from apps.accounts.services import ApiKeyCreated
-from apps.core.errors import AppError, NotFound
+from apps.core.errors import AppError
 from apps.core.pagination import paginate
 from apps.tenants.forms import ApiKeyForm, add_service_error
 from apps.tenants.models import Role
@@ -30,12 +28,6 @@ from apps.tenants.views import base_url, client_ip
 @method_decorator(never_cache, name="dispatch")
 class ApiKeyAdminView(TenantMemberView, View):
     minimum_role = Role.ADMIN
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound:
-            return render(request, "errors/404.html", status=404)
 
     def keys_page(
         self,

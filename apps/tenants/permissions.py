@@ -7,11 +7,13 @@ from typing import Any
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connection
 from django.http import HttpRequest, HttpResponseBase
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.selectors import user_has_totp
+from apps.core.errors import NotFound
+from apps.core.views import not_found
 from apps.tenants.models import Role
 from apps.tenants.selectors import membership_for
 
@@ -26,7 +28,8 @@ class TenantMemberView(LoginRequiredMixin):
     """Base for backoffice views: requires a membership with at least ``minimum_role``.
 
     Non-members and members with too small a role get the same 404 page, so a page never
-    tells an outsider whether something exists.
+    tells an outsider whether something exists; a ``NotFound`` raised by the view (an unknown
+    or other tenant's object) answers the same page.
 
     When the tenant requires two-factor authentication, a member without an authenticator
     app is sent to set one up (HTMX requests included) and reaches nothing else here.
@@ -47,12 +50,15 @@ class TenantMemberView(LoginRequiredMixin):
             or not role_at_least(membership.role, self.minimum_role)
             or membership.role in self.excluded_roles
         ):
-            return render(request, "errors/404.html", status=404)
+            return not_found(request)
         if membership.tenant.require_mfa and not user_has_totp(request.user):
             return mfa_setup_required(request)
         self.membership = membership
         self.tenant = membership.tenant
-        return super().dispatch(request, *args, **kwargs)
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except NotFound:
+            return not_found(request)
 
 
 def mfa_setup_required(request: HttpRequest) -> HttpResponseBase:

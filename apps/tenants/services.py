@@ -17,7 +17,6 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -26,7 +25,13 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import ApiKey, User
-from apps.accounts.services import ApiKeyCreated, api_key_create, api_key_revoke, user_ensure
+from apps.accounts.services import (
+    ApiKeyCreated,
+    api_key_create,
+    api_key_revoke,
+    check_email,
+    user_ensure,
+)
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from apps.tenants.models import Domain, Invitation, Membership, Role, Tenant
@@ -268,13 +273,7 @@ def check_not_last_owner(*, target: Membership, owners: int) -> None:
 
 def check_invitation_email(*, tenant: Tenant, email: str) -> str:
     """The normalised address, if it can be invited to ``tenant`` now."""
-    email = email.strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise InvalidInput(
-            f"'{email}' is not a valid email address.", code="invalid_email"
-        ) from exc
+    email = check_email(email)
     if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
         raise Conflict(f"{email} is already a member of this workspace.", code="already_member")
     if Invitation.objects.filter(

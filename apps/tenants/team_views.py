@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
@@ -51,12 +50,6 @@ def member_row(*, actor: Membership, target: Membership, owners: int) -> MemberR
 
 class TeamAdminView(TenantMemberView, View):
     minimum_role = Role.ADMIN
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound:
-            return render(request, "errors/404.html", status=404)
 
     def team_page(self, invite_form: InviteForm | None = None, status: int = 200) -> HttpResponse:
         request = self.request

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -59,12 +59,6 @@ class WidgetAdminView(TenantMemberView, View):
     """Resolves tenant and membership (admins and owners); unknown widgets answer 404."""
 
     minimum_role = Role.ADMIN
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound:
-            return render(request, "errors/404.html", status=404)
 
     def audit(self, action: str, widget: Widget, data: dict[str, Any] | None = None) -> None:
         audit_record(

@@ -129,7 +129,7 @@ def test_anonymous_is_sent_to_login_and_get_is_refused(engine_tenant: Tenant, co
     run(scenario())
 
 
-def test_get_is_refused_to_admins_and_hidden_from_others(engine_people):
+def test_get_is_answered_405_to_an_admin(engine_people):
     async def scenario():
         owner = await client_for(engine_people["owner"])
         assert (await owner.get("/llm/models/test/")).status_code == 405
