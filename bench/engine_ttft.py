@@ -9,13 +9,22 @@ throwaway tenant to use it, then for each sample measures, alternately:
   has no knowledge base here; retrieval is measured in bench/retrieval.py).
 Added TTFT = engine - provider, per sample. Then the same with N concurrent turns.
 
-Usage: python -m bench engine_ttft [--samples 300] [--concurrency 200]
+Concurrent run: ``--concurrency`` clients spread over ``--processes`` engine processes (one per
+core, as stateless nodes are deployed), starting evenly over ``--ramp`` seconds, each asking
+``--turns`` questions back to back, so that about ``--concurrency`` answers stream at once. The
+provider's ``clock`` model stamps every token with its own send time, so our added time to first
+token and our added gap between tokens are measured per turn and per token, whatever the load
+on the provider process (which shares the machine).
+
+Usage: python -m bench engine_ttft [--samples 300] [--concurrency 200] [--processes 2]
+       [--ramp SECONDS] [--turns 2] [--tokens 100] [--answer-token-delay 0.1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -98,7 +107,7 @@ async def engine_ttft(tenant, conversation_id, text: str) -> tuple[float, str]:
     return first or 0.0, status
 
 
-def setup_tenant(base: str, count: int):
+def setup_tenant(base: str, count: int, clock_model: str):
     from django_tenants.utils import tenant_context
 
     from apps.conversations.models import Channel
@@ -118,9 +127,14 @@ def setup_tenant(base: str, count: int):
         llm.deployment_create(provider=provider, model_name="echo", alias="chat")
         assistant = llm.assistant_create(name="Bench", default_model="chat", is_default=True)
         conversations = [
-            conversation_create(channel=Channel.API, assistant=assistant).pk for _ in range(count)
+            conversation_create(channel=Channel.API, assistant=assistant).pk for _ in range(20)
         ]
-    return created.tenant, conversations
+        llm.deployment_create(provider=provider, model_name=clock_model, alias="clock")
+        clocked = llm.assistant_create(name="Clock", default_model="clock")
+        clock_conversations = [
+            conversation_create(channel=Channel.API, assistant=clocked).pk for _ in range(count)
+        ]
+    return created.tenant, conversations, clock_conversations
 
 
 def drop_tenant(tenant) -> None:
@@ -159,56 +173,215 @@ async def sequential(tenant, conversations, base: str, samples: int) -> dict[str
     return results
 
 
-async def concurrent(tenant, conversations, base: str, concurrency: int) -> dict[str, list[float]]:
-    import httpx
+async def clock_turn(tenant, conversation_id, text: str) -> dict:
+    """One turn against the ``clock`` model: our added TTFT and per-token gaps, from stamps."""
+    from apps.conversations.engine import TurnRunner
+    from bench.clock import TokenClock
 
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        provider = await asyncio.gather(
-            *(raw_ttft(client, base, f"c{i}") for i in range(concurrency))
-        )
+    clock = TokenClock()
+    started = time.monotonic()
+    first = None
+    status = ""
+    runner = TurnRunner(tenant=tenant, conversation_id=conversation_id, text=text)
+    async for event in runner.events():
+        if event.type == "delta":
+            now = time.monotonic()
+            first = first or now
+            clock.feed(event.data["text"], now)
+        elif event.type == "done":
+            status = event.data["status"]
+    if status != "complete" or first is None:
+        return {"error": status or "no tokens"}
+    return {
+        "added_ttft": clock.added_ttft_ms(started, first),
+        "provider_ttft": (clock.sent[0] - clock.received) * 1000,  # type: ignore[operator]
+        "gaps": clock.added_gaps_ms(),
+        "started": started,
+    }
+
+
+async def clients(tenant, plan: dict) -> list[dict]:
+    """Closed-loop clients: each starts at its offset, then asks its questions back to back."""
+
+    async def client(conversation_id, offset: float) -> list[dict]:
+        await asyncio.sleep(max(0.0, plan["start_at"] + offset - time.monotonic()))
+        results = []
+        for turn in range(plan["turns"]):
+            try:
+                results.append(await clock_turn(tenant, conversation_id, f"question {turn}"))
+            except Exception as exc:  # counted, not fatal: the figure is "no error"
+                results.append({"error": repr(exc)})
+        return results
+
     outcomes = await asyncio.gather(
-        *(engine_ttft(tenant, conversations[i], f"concurrent {i}") for i in range(concurrency)),
-        return_exceptions=True,
+        *(client(c, o) for c, o in zip(plan["conversations"], plan["offsets"], strict=True))
     )
-    errors = [o for o in outcomes if isinstance(o, BaseException) or o[1] != "complete"]
-    engine = [o[0] for o in outcomes if not isinstance(o, BaseException)]
-    return {"provider": list(provider), "engine": engine, "errors": [float(len(errors))]}
+    return [result for per_client in outcomes for result in per_client]
+
+
+def worker(spec_path: str) -> None:
+    """A concurrent-run process: set up Django, warm up, run its clients, write results."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    import django
+
+    django.setup()
+    from apps.core.warmup import warm_and_freeze
+    from apps.tenants.models import Tenant
+
+    if not os.environ.get("BENCH_NO_FREEZE"):  # to measure what freezing the heap buys
+        warm_and_freeze()  # as config/asgi.py does for daphne
+    plan = json.loads(Path(spec_path).read_text())
+    tenant = Tenant.objects.get(schema_name=plan["schema"])
+
+    async def run() -> list[dict]:
+        for _ in range(3):  # imports, the tenant's router, pooled connections
+            await clock_turn(tenant, plan["warm_conversation"], "warm up")
+        Path(plan["ready"]).touch()
+        start = Path(plan["start"])
+        while not start.exists():
+            await asyncio.sleep(0.01)
+        plan["start_at"] = float(start.read_text())
+        cpu = time.process_time()
+        pauses: list[float] = []
+        began = [0.0]
+
+        def gc_timer(phase: str, info: dict) -> None:
+            if phase == "start":
+                began[0] = time.perf_counter()
+            else:
+                pauses.append((time.perf_counter() - began[0]) * 1000)
+
+        gc.callbacks.append(gc_timer)
+        results = await clients(tenant, plan)
+        gc.callbacks.remove(gc_timer)
+        results.append({"cpu_s": time.process_time() - cpu, "gc_max_ms": max(pauses, default=0)})
+        return results
+
+    Path(spec_path).with_suffix(".out").write_text(json.dumps(asyncio.run(run())))
+
+
+def concurrent(schema: str, conversations, args) -> dict:
+    """``args.concurrency`` clients over ``args.processes`` processes, started over ``args.ramp``."""
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    count, processes = args.concurrency, args.processes
+    offsets = [i * args.ramp / count for i in range(count)]
+    procs, specs = [], []
+    for p in range(processes):
+        spec = work / f"worker{p}.json"
+        specs.append(spec)
+        mine = range(p, count, processes)
+        spec.write_text(
+            json.dumps(
+                {
+                    "schema": schema,
+                    "conversations": [str(conversations[i]) for i in mine],
+                    "offsets": [offsets[i] for i in mine],
+                    "warm_conversation": str(conversations[count + p]),
+                    "turns": args.turns,
+                    "start": str(work / "start"),
+                    "ready": str(work / f"ready{p}"),
+                }
+            )
+        )
+    # Two passes: start every process (they warm up), then give them one common start time.
+    for spec in specs:
+        procs.append(
+            subprocess.Popen([sys.executable, "-m", "bench.engine_ttft", "--worker", str(spec)], cwd=BASE_DIR)
+        )  # fmt: skip
+    while not all((work / f"ready{p}").exists() for p in range(processes)):
+        if any(proc.poll() not in (None, 0) for proc in procs):
+            raise RuntimeError("a bench worker failed")
+        time.sleep(0.1)
+    started = work / "start.tmp"
+    started.write_text(str(time.monotonic() + 0.5))
+    started.rename(work / "start")  # atomic: a worker never reads half a number
+    for proc in procs:
+        proc.wait()
+    results = [r for spec in specs for r in json.loads(spec.with_suffix(".out").read_text())]
+    return {
+        "errors": [r["error"] for r in results if "error" in r],
+        "added": [r["added_ttft"] for r in results if "added_ttft" in r],
+        "provider": [r["provider_ttft"] for r in results if "provider_ttft" in r],
+        "gaps": [g for r in results for g in r.get("gaps", [])],
+        "cpu_s": [r["cpu_s"] for r in results if "cpu_s" in r],
+        "gc_max_ms": [r["gc_max_ms"] for r in results if "gc_max_ms" in r],
+        "turns": len([r for r in results if "cpu_s" not in r]),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--token-delay", type=float, default=0.005)
+    parser.add_argument("--processes", type=int, default=2, help="engine processes (one per core)")
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds over which clients start (default: one answer's length; 0 = all at once)",
+    )
+    parser.add_argument("--turns", type=int, default=2, help="questions per client, back to back")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per concurrent answer")
+    parser.add_argument(
+        "--answer-token-delay",
+        type=float,
+        default=0.1,
+        help="seconds between a concurrent answer's tokens",
+    )
+    parser.add_argument(
+        "--token-delay", type=float, default=0.005, help="sequential run's token delay"
+    )
+    parser.add_argument("--skip-sequential", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
+    if args.worker:
+        worker(args.worker)
+        return
+    if args.ramp is None:
+        args.ramp = args.tokens * args.answer_token_delay
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
 
     django.setup()
-    # Threads for database calls: enough for the concurrent run.
-    from asgiref.sync import SyncToAsync  # noqa: F401
     from django.conf import settings
 
     proc, base = start_provider(args.token_delay)
-    tenant, conversations = setup_tenant(base, max(args.concurrency, 20) + 1)
+    clock_model = f"clock-{args.tokens}-{round(args.answer_token_delay * 1000)}"
     try:
-        seq = asyncio.run(sequential(tenant, conversations, base, args.samples))
-        print(
-            f"Sequential turns ({args.samples}), provider token delay {args.token_delay * 1000:.0f} ms:"
+        tenant, conversations, clocked = setup_tenant(
+            base, args.concurrency + args.processes, clock_model
         )
-        print(summary("provider TTFT (raw HTTP)", seq["provider"]))
-        print(summary("LiteLLM TTFT (acompletion)", seq["litellm"]))
-        print(summary("engine TTFT (message in -> token)", seq["engine"]))
-        print(summary("added by us (engine - provider)", seq["added"]))
-        print(f"  median added: {statistics.median(seq['added']):.2f} ms")
-        conc = asyncio.run(concurrent(tenant, conversations[1:], base, args.concurrency))
-        added_p99 = pct(conc["engine"], 99) - pct(conc["provider"], 99)
-        print(f"\n{args.concurrency} concurrent streamed turns: errors {int(conc['errors'][0])}")
-        print(summary("provider TTFT (raw, same concurrency)", conc["provider"]))
-        print(summary("engine TTFT", conc["engine"]))
-        print(f"  p99 added (engine p99 - provider p99): {added_p99:.1f} ms")
+    except BaseException:
+        proc.terminate()
+        raise
+    try:
+        if not args.skip_sequential:
+            seq = asyncio.run(sequential(tenant, conversations, base, args.samples))
+            print(
+                f"Sequential turns ({args.samples}), provider token delay {args.token_delay * 1000:.0f} ms:"
+            )
+            print(summary("provider TTFT (raw HTTP)", seq["provider"]))
+            print(summary("LiteLLM TTFT (acompletion)", seq["litellm"]))
+            print(summary("engine TTFT (message in -> token)", seq["engine"]))
+            print(summary("added by us (engine - provider)", seq["added"]))
+            print(f"  median added: {statistics.median(seq['added']):.2f} ms")
+        conc = concurrent(tenant.schema_name, clocked, args)
+        print(
+            f"\n{args.concurrency} concurrent clients x {args.turns} turns on {args.processes} "
+            f"process(es), started over {args.ramp:.1f} s; answers of {args.tokens} tokens, "
+            f"{args.answer_token_delay * 1000:.0f} ms apart:"
+        )
+        print(f"  turns {conc['turns']}, errors {len(conc['errors'])} {conc['errors'][:3]}")
+        print(summary("provider's own TTFT", conc["provider"]))
+        print(summary("added TTFT (ours)", conc["added"]))
+        print(summary("added inter-token gap (ours)", conc["gaps"]))
+        print(f"  engine CPU seconds per process: {[round(c, 1) for c in conc['cpu_s']]}")
+        print(
+            f"  longest garbage-collector pause per process: {[round(g) for g in conc['gc_max_ms']]} ms"
+        )
         print(json.dumps({"database": settings.DATABASES["default"]["HOST"]}))
     finally:
         proc.terminate()

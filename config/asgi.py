@@ -17,3 +17,7 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+from apps.core.warmup import warm_and_freeze  # noqa: E402
+
+warm_and_freeze()

@@ -128,6 +128,7 @@ ENGINE_MODELS = {
     "toolcaller": ("fake-vllm", "toolcaller"),
     "too-long": ("fake-vllm", "too-long"),
     "down": ("fake-down", "echo"),
+    "clock": ("fake-vllm", "clock-20-40"),  # 20 timestamped tokens, 40 ms apart
 }
 
 

@@ -19,10 +19,10 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from apps.conversations import services
+from apps.conversations.checkpoints import checkpointer
 from apps.conversations.models import MessageStatus
 from apps.conversations.services import TurnOutcome, TurnPlan
 from apps.core.tenancy import acall_in_tenant
@@ -271,6 +271,9 @@ class TurnRunner:
             yield TurnEvent("done", 0, {"status": plan.reply_status, "content": plan.reply_content})
             return
         outcome = TurnOutcome(content="", status=MessageStatus.INCOMPLETE, seq=0)
+        saver = checkpointer()
+        if plan.persist:
+            saver.start(plan.reply_id)
         try:
             async for event in self._answer(plan, prepared, outcome, started):
                 yield event
@@ -289,6 +292,7 @@ class TurnRunner:
             outcome.latency_ms = int((time.perf_counter() - started) * 1000)
             self.outcome = outcome
             if plan.persist:
+                saver.finish(plan.reply_id)
                 await asyncio.shield(
                     acall_in_tenant(
                         self.tenant, services.reply_finish, reply_id=plan.reply_id, outcome=outcome
@@ -324,7 +328,7 @@ class TurnRunner:
 
         groups, tools = prepared.groups, prepared.tools
         messages = build_messages(plan, passages)
-        last_checkpoint = time.perf_counter()
+        saver = checkpointer()
         failure: ProviderFailure | None = None
 
         for _step in range(plan.assistant.max_tool_steps + 1):
@@ -357,19 +361,8 @@ class TurnRunner:
                             outcome.ttft_ms = int((time.perf_counter() - started) * 1000)
                         self.content += text
                         yield self._next("delta", text=text)
-                        if (
-                            plan.persist
-                            and time.perf_counter() - last_checkpoint
-                            >= settings.STREAM_CHECKPOINT_SECONDS
-                        ):
-                            last_checkpoint = time.perf_counter()
-                            await acall_in_tenant(
-                                self.tenant,
-                                services.reply_checkpoint,
-                                reply_id=plan.reply_id,
-                                content=self.content,
-                                seq=self.seq,
-                            )
+                        if plan.persist:
+                            saver.mark(self.tenant, plan.reply_id, self.content, self.seq)
             except Exception as exc:
                 failure = classify_error(exc)
                 logger.warning("Stream from %s broke: %s", outcome.provider, failure.code)

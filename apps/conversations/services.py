@@ -278,18 +278,38 @@ def turn_begin(*, conversation_id: Any, text: str, client_id: str = "") -> TurnP
     )
 
 
-@transaction.atomic
-def reply_checkpoint(*, reply_id: Any, content: str, seq: int) -> None:
-    """Save the answer so far (a crash after this loses nothing before ``seq``).
+_CHECKPOINT_SQL = """
+    UPDATE conversations_message AS m
+    SET content = v.content, seq = v.seq, updated_at = now()
+    FROM unnest(%s::uuid[], %s::text[], %s::int[]) AS v (id, content, seq)
+    WHERE m.id = v.id AND m.status = 'streaming' AND m.seq < v.seq
+    RETURNING m.id
+"""
 
-    Checkpoints are frequent and each supersedes the last: no disk flush is waited for.
+
+def reply_checkpoints(*, items: list[tuple[Any, str, int]]) -> int:
+    """Save the answers so far of several replies, ``(reply_id, content, seq)``, at once.
+
+    One statement for all the answers a process is streaming in this tenant (a crash after it
+    loses nothing before each ``seq``). A reply that has finished meanwhile, or that a newer
+    checkpoint already passed, is left alone. Checkpoints are frequent and each supersedes the
+    last, so no disk flush is waited for. Returns how many replies were saved.
     """
-    with connection.cursor() as cursor:
+    if not items:
+        return 0
+    ids, contents, seqs = (list(column) for column in zip(*items, strict=True))
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    Message.objects.filter(pk=reply_id, status=MessageStatus.STREAMING).update(
-        content=content, seq=seq, updated_at=timezone.now()
-    )
-    stream_heartbeat(reply_id)
+        cursor.execute(_CHECKPOINT_SQL, [[str(i) for i in ids], contents, seqs])
+        saved = [row[0] for row in cursor.fetchall()]
+    if saved:
+        cache.set_many({stream_alive_key(i): 1 for i in saved}, STREAM_ALIVE_TTL_SECONDS)
+    return len(saved)
+
+
+def reply_checkpoint(*, reply_id: Any, content: str, seq: int) -> None:
+    """Save one answer so far (see ``reply_checkpoints``)."""
+    reply_checkpoints(items=[(reply_id, content, seq)])
 
 
 @dataclass

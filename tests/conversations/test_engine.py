@@ -161,6 +161,76 @@ def test_mid_stream_disconnect_leaves_an_incomplete_answer_the_next_turn_sees(
     assert any("Hello from the" in m["content"] and "interrupted" in m["content"] for m in sent)
 
 
+def test_streaming_answers_are_saved_while_they_stream_in_one_statement_per_tenant(
+    engine_tenant, settings, monkeypatch
+):
+    """Checkpoints of every answer streaming in a process are batched: a crash loses at most
+    the last interval, and many concurrent answers cost one UPDATE per interval, not one each."""
+    import asyncio
+
+    from apps.conversations import services
+    from apps.core.tenancy import call_in_tenant
+
+    settings.STREAM_CHECKPOINT_SECONDS = 0.15
+    batches: list[int] = []
+    real = services.reply_checkpoints
+
+    def counting(*, items):
+        batches.append(len(items))
+        return real(items=items)
+
+    monkeypatch.setattr(services, "reply_checkpoints", counting)
+    conversations = [make_conversation(engine_tenant, default_model="clock") for _ in range(3)]
+    tokens: dict[str, int] = {}
+
+    def saved(reply_ids):
+        return list(Message.objects.filter(pk__in=reply_ids).values_list("status", "seq"))
+
+    async def turn(conversation):
+        runner = TurnRunner(tenant=engine_tenant, conversation_id=conversation.pk, text="hi")
+        async for event in runner.events():
+            if event.type == "accepted":
+                reply_id = event.data["reply_id"]
+                tokens[reply_id] = 0
+            elif event.type == "delta":
+                tokens[reply_id] += 1
+
+    async def main():
+        turns = asyncio.gather(*(turn(c) for c in conversations))
+        while len(tokens) < 3 or min(tokens.values()) < 3:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.25)  # more than one interval; the answers have 20 tokens, 40 ms apart
+        mid = await asyncio.to_thread(call_in_tenant, engine_tenant, saved, list(tokens))
+        await turns
+        return mid
+
+    mid = async_to_sync(main)()
+    assert len(mid) == 3
+    assert all(status == MessageStatus.STREAMING and 0 < seq < 20 for status, seq in mid), mid
+    assert max(batches) == 3  # the three answers in one statement
+    assert len(batches) < 3 * 5  # about one per interval, not one per answer per interval
+    with tenant_context(engine_tenant):
+        final = Message.objects.filter(pk__in=list(tokens))
+        assert {m.status for m in final} == {MessageStatus.COMPLETE}
+        assert all(m.content.count(" t") == 20 and m.seq == 20 for m in final)  # final write wins
+
+
+def test_checkpoints_never_overwrite_a_finished_or_newer_answer(engine_tenant):
+    from apps.conversations.services import reply_checkpoints, turn_begin
+
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    other = make_conversation(engine_tenant, default_model="chat")
+    with tenant_context(engine_tenant):
+        live = turn_begin(conversation_id=conversation.pk, text="one").reply_id
+        done = turn_begin(conversation_id=other.pk, text="two").reply_id
+        Message.objects.filter(pk=done).update(status=MessageStatus.COMPLETE, content="Final")
+        assert reply_checkpoints(items=[(live, "Partial", 5), (done, "Part", 2)]) == 1
+        assert reply_checkpoints(items=[(live, "Par", 3)]) == 0  # older than what is saved
+        rows = {m.pk: m for m in Message.objects.filter(pk__in=[live, done])}
+    assert (rows[live].content, rows[live].seq, rows[live].status) == ("Partial", 5, "streaming")
+    assert (rows[done].content, rows[done].status) == ("Final", "complete")
+
+
 def test_killed_stream_is_marked_incomplete_by_the_next_turn(engine_tenant):
     """A process that died mid-answer leaves a 'streaming' row and no heartbeat."""
     from apps.conversations.services import stream_heartbeat_clear, turn_begin

@@ -13,6 +13,10 @@ streaming parser, retries) runs against it. Behaviour is chosen by the model nam
 - ``toolcaller``: with tools offered and no tool result yet, asks for the first tool with the
   arguments in ``FakeLLMServer.tool_arguments``; after a tool result, answers with it.
 - ``too-long``: 400 context_length_exceeded.
+- ``clock``: every content token is a timestamp (``time.monotonic()``, comparable across
+  processes on one machine): the first is ``r<request received> t<sent>``, the others
+  `` t<sent>``. Benchmarks use it to subtract the provider's own time from ours, token by token.
+  ``clock-<tokens>-<delay ms>`` sets the answer's length and the gap between its tokens.
 
 Also usable from benchmarks: ``FakeLLMServer(token_delay=0.0).start()``.
 """
@@ -148,6 +152,7 @@ class FakeLLMServer:
         return web.json_response({"object": "list", "data": [{"id": "echo", "object": "model"}]})
 
     async def openai_chat(self, request: web.Request) -> web.StreamResponse:
+        received = time.monotonic()
         body = await request.json()
         self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
         model = body.get("model", "echo")
@@ -230,6 +235,17 @@ class FakeLLMServer:
                 }
             )
             await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        elif model.startswith("clock"):
+            count, delay = _clock_shape(model, self.tokens or 30, self.token_delay)
+            for number in range(count):
+                if number and delay:
+                    await asyncio.sleep(delay)
+                stamp = f" t{time.monotonic():.6f}"
+                piece = f"r{received:.6f}{stamp}" if number == 0 else stamp
+                await send(
+                    {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                )
+            await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         else:
             for number, piece in enumerate(self._pieces(answer)):
                 if model == "disconnect" and number == 3:
@@ -353,6 +369,15 @@ class FakeLLMServer:
         await response.write(json.dumps(final).encode() + b"\n")
         await response.write_eof()
         return response
+
+
+def _clock_shape(model: str, tokens: int, delay: float) -> tuple[int, float]:
+    parts = model.split("-")
+    if len(parts) > 1 and parts[1].isdigit():
+        tokens = int(parts[1])
+    if len(parts) > 2 and parts[2].isdigit():
+        delay = int(parts[2]) / 1000
+    return tokens, delay
 
 
 def _error(status: int, message: str, code: str, type_: str) -> web.Response:
