@@ -348,6 +348,9 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
+    from apps.core.warmup import warm_and_freeze
+
+    warm_and_freeze()  # as config/asgi.py does for daphne
     proc, base = start_provider(args.token_delay)
     clock_model = f"clock-{args.tokens}-{round(args.answer_token_delay * 1000)}"
     try:

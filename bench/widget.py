@@ -5,11 +5,14 @@
   after) to the launcher having a size on screen, median of several page loads;
 - sessions: N concurrent widget WebSockets against a real daphne (subprocess, development
   database, a throwaway tenant whose model is the loopback fake provider in its own process);
-  each says hello, asks a question and reads the streamed answer. Reports dropped sessions,
-  time to first token, and inter-token gaps minus the provider's own token delay;
+  all connect and say hello, then each asks one question, the questions spread evenly over
+  ``--ramp`` seconds, and reads the streamed answer. The provider's ``clock`` model stamps each
+  token with its send time (bench/clock.py), so what we add (time to first token, gap between
+  tokens) is measured per token. Reports dropped sessions and the most answers streaming at once;
 - idle memory: daphne's RSS growth per idle connection (hello done, nothing streaming).
 
-Usage: python -m bench widget [--sessions 1000] [--tokens 30] [--token-delay 0.02] [--nodes 1]
+Usage: python -m bench widget [--sessions 1000] [--tokens 100] [--token-delay 0.1] [--nodes 2]
+       [--ramp 60] [--skip-browser]
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
-import itertools
 import json
 import os
 import shutil
@@ -107,7 +109,7 @@ def launcher(loads: int = 15) -> None:
     )
 
 
-def setup(provider_base: str):
+def setup(provider_base: str, model: str):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
 
@@ -129,7 +131,7 @@ def setup(provider_base: str):
         provider = llm.provider_create(
             name="fake", kind="openai_compatible", api_base=f"{provider_base}/v1"
         )
-        llm.deployment_create(provider=provider, model_name="echo", alias="chat")
+        llm.deployment_create(provider=provider, model_name=model, alias="chat")
         llm.assistant_create(name="Bench", default_model="chat", is_default=True)
         widget = widget_create(name="Bench", allowed_origins=["https://bench.example"])
     return created.tenant, widget.embed_key
@@ -147,6 +149,22 @@ def teardown(tenant) -> None:
     User.objects.filter(email__endswith="@bench.test").delete()
 
 
+def wait_for_ports(ports: list[int], timeout: float = 60) -> None:
+    """Until every daphne accepts connections (start-up imports LiteLLM, a few seconds)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne on {port} did not start") from None
+                time.sleep(0.2)
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -154,8 +172,17 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-async def session(port: int, key: str, results: dict, idle: asyncio.Event | None = None) -> None:
+async def session(
+    port: int,
+    key: str,
+    results: dict,
+    idle: asyncio.Event | None = None,
+    ask_at: float | None = None,
+) -> None:
+    """One visitor: hello, then either wait (``idle``) or ask at ``ask_at`` and read the answer."""
     import aiohttp
+
+    from bench.clock import TokenClock
 
     async with (
         aiohttp.ClientSession() as http,
@@ -170,30 +197,43 @@ async def session(port: int, key: str, results: dict, idle: asyncio.Event | None
         )
         welcome = json.loads((await ws.receive(timeout=60)).data)
         assert welcome["type"] == "aichat.welcome", welcome
+        results["connected"] = results.get("connected", 0) + 1
         if idle is not None:
             results["idle"] += 1
             await idle.wait()
             return
-        sent = time.perf_counter()
+        if ask_at is not None:
+            await asyncio.sleep(max(0.0, ask_at - time.monotonic()))
+        clock = TokenClock()
+        sent = time.monotonic()
         await ws.send_str(
             json.dumps({"type": "aichat.message", "client_id": str(uuid.uuid4()), "text": "hello"})
         )
-        stamps = []
-        while True:
-            msg = await ws.receive(timeout=120)
-            frame = json.loads(msg.data)
-            if frame["type"] == "aichat.delta":
-                stamps.append(time.perf_counter())
-            elif frame["type"] == "aichat.done":
-                break
-            elif frame["type"] == "aichat.error":
-                raise RuntimeError(frame)
-        results["ttft"].append((stamps[0] - sent) * 1000)
-        results["gaps"].extend((b - a) * 1000 for a, b in itertools.pairwise(stamps))
+        first = None
+        results["streaming"] += 1
+        results["peak"] = max(results["peak"], results["streaming"])
+        try:
+            while True:
+                msg = await ws.receive(timeout=120)
+                frame = json.loads(msg.data)
+                if frame["type"] == "aichat.delta":
+                    now = time.monotonic()
+                    first = first or now
+                    clock.feed(frame["text"], now)
+                elif frame["type"] == "aichat.done":
+                    break
+                elif frame["type"] == "aichat.error":
+                    raise RuntimeError(frame)
+        finally:
+            results["streaming"] -= 1
+        if first is None:
+            raise RuntimeError("no tokens")
+        results["ttft"].append(clock.added_ttft_ms(sent, first))
+        results["gaps"].extend(clock.added_gaps_ms())
         results["ok"] += 1
 
 
-def sessions(count: int, tokens: int, token_delay: float, nodes: int) -> None:
+def sessions(count: int, tokens: int, token_delay: float, nodes: int, ramp: float) -> None:
     provider_port = free_port()
     provider = subprocess.Popen(
         [
@@ -212,7 +252,8 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int) -> None:
         text=True,
     )
     provider.stdout.readline()  # type: ignore[union-attr]
-    tenant, key = setup(f"http://127.0.0.1:{provider_port}")
+    model = f"clock-{tokens}-{round(token_delay * 1000)}"
+    tenant, key = setup(f"http://127.0.0.1:{provider_port}", model)
     env = {
         **os.environ,
         "WIDGET_CONNECTIONS_PER_IP": "1000000",
@@ -228,8 +269,8 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int) -> None:
         )
         for port in ports
     ]  # fmt: skip
-    time.sleep(6)
     try:
+        wait_for_ports(ports)
 
         async def run_idle() -> None:
             before = sum(rss_kb(d.pid) for d in daphnes)
@@ -249,31 +290,40 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
 
         async def run_streams() -> None:
-            results = {"ok": 0, "ttft": [], "gaps": []}
-            started = time.perf_counter()
+            results = {"ok": 0, "ttft": [], "gaps": [], "streaming": 0, "peak": 0}
+            started = time.monotonic()
+            # Everyone connects first; question i is asked at i * ramp / count after that.
+            begin = started + 5 + count / 200
             outcomes = await asyncio.gather(
-                *(session(ports[i % nodes], key, results) for i in range(count)),
+                *(
+                    session(ports[i % nodes], key, results, ask_at=begin + i * ramp / count)
+                    for i in range(count)
+                ),
                 return_exceptions=True,
             )
             errors = [o for o in outcomes if isinstance(o, BaseException)]
-            added = [gap - token_delay * 1000 for gap in results["gaps"]]
             print(
-                f"{count} concurrent streamed sessions on {nodes} daphne node(s): {results['ok']} complete, "
-                f"{len(errors)} dropped, {time.perf_counter() - started:.1f} s"
+                f"{count} concurrent sessions on {nodes} daphne node(s), questions over {ramp:.0f} s, "
+                f"answers of {tokens} tokens {token_delay * 1000:.0f} ms apart: "
+                f"{results['ok']} complete, {len(errors)} dropped, "
+                f"at most {results['peak']} answers streaming at once, "
+                f"{time.monotonic() - started:.1f} s"
             )
             if errors:
                 print(f"  first error: {errors[0]!r}")
             print(
-                f"  time to first token: p50 {pct(results['ttft'], 50):.0f} ms, p99 {pct(results['ttft'], 99):.0f} ms"
+                f"  added time to first token: p50 {pct(results['ttft'], 50):.1f} ms, "
+                f"p99 {pct(results['ttft'], 99):.1f} ms"
             )
             print(
-                f"  inter-token gap minus provider delay ({token_delay * 1000:.0f} ms): "
-                f"p50 {pct(added, 50):.1f} ms, p99 {pct(added, 99):.1f} ms"
+                f"  added inter-token gap (ours, from the provider's stamps): "
+                f"p50 {pct(results['gaps'], 50):.1f} ms, p90 {pct(results['gaps'], 90):.1f} ms, "
+                f"p99 {pct(results['gaps'], 99):.1f} ms (n={len(results['gaps'])})"
             )
 
         async def warm_up() -> None:
             # First turns import LiteLLM and build the tenant's router in each node.
-            results = {"ok": 0, "ttft": [], "gaps": []}
+            results = {"ok": 0, "ttft": [], "gaps": [], "streaming": 0, "peak": 0}
             for i in range(2 * nodes):
                 await session(ports[i % nodes], key, results)
 
@@ -290,15 +340,18 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=1000)
-    parser.add_argument("--tokens", type=int, default=30)
-    parser.add_argument("--token-delay", type=float, default=0.02)
-    parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument("--token-delay", type=float, default=0.1)
+    parser.add_argument("--nodes", type=int, default=2, help="daphne processes (one per core)")
+    parser.add_argument(
+        "--ramp", type=float, default=60.0, help="seconds over which the questions are asked"
+    )
     parser.add_argument("--skip-browser", action="store_true")
     args, _ = parser.parse_known_args()
     size()
     if not args.skip_browser:
         launcher()
-    sessions(args.sessions, args.tokens, args.token_delay, args.nodes)
+    sessions(args.sessions, args.tokens, args.token_delay, args.nodes, args.ramp)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,12 @@ _memory: dict[str, _MemoryStream] = {}
 _memory_stops: set[str] = set()
 
 
-async def publish(reply_id: str, frame: dict[str, Any]) -> None:
+async def publish(reply_id: str, frame: dict[str, Any]) -> bool:
+    """Append ``frame`` to the answer's stream; True when someone asked to stop the answer.
+
+    The stop flag is read in the same round trip as the append, so a streaming answer costs
+    one Redis call per frame and no polling.
+    """
     client = async_redis()
     if client is None:
         stream = _memory.setdefault(reply_id, _MemoryStream())
@@ -65,12 +70,13 @@ async def publish(reply_id: str, frame: dict[str, Any]) -> None:
         stream.changed = asyncio.Event()
         if frame["type"] == "aichat.done":
             asyncio.get_running_loop().call_later(STREAM_TTL_SECONDS, _memory.pop, reply_id, None)
-        return
+        return reply_id in _memory_stops
     name = key("answer", reply_id)
     pipe = client.pipeline(transaction=False)
     pipe.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
     pipe.expire(name, STREAM_TTL_SECONDS)
-    await pipe.execute()
+    pipe.exists(key("stop", reply_id))
+    return bool((await pipe.execute())[2])
 
 
 async def follow(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,21 +64,27 @@ async def turn_start(
     return Accepted(accepted.data["message_id"], reply_id, replayed=False)
 
 
-async def _watch_stop(runner: TurnRunner, reply_id: str) -> None:
+async def _watch_stop(runner: TurnRunner, reply_id: str, last_publish: list[float]) -> None:
+    """Look for a stop request while no frame is being published (publishing looks too)."""
     while not runner.stop.is_set():
+        await asyncio.sleep(STOP_POLL_SECONDS)
+        if time.monotonic() - last_publish[0] < STOP_POLL_SECONDS:
+            continue  # frames are flowing: each publish has just checked
         if await streams.stop_requested(reply_id):
             runner.stop.set()
             return
-        await asyncio.sleep(STOP_POLL_SECONDS)
 
 
 async def _drive(runner: TurnRunner, events: Any, reply_id: str) -> None:
-    watcher = asyncio.create_task(_watch_stop(runner, reply_id))
+    last_publish = [time.monotonic()]
+    watcher = asyncio.create_task(_watch_stop(runner, reply_id, last_publish))
     try:
         async for event in events:
             frame = frame_for(event, reply_id)
             if frame is not None:
-                await streams.publish(reply_id, frame)
+                if await streams.publish(reply_id, frame):
+                    runner.stop.set()
+                last_publish[0] = time.monotonic()
     except Exception:
         logger.exception("Answer %s failed", reply_id)
         # The engine saved the reply as incomplete; followers still need the end of it.

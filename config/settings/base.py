@@ -492,6 +492,8 @@ LLM_CONFIG_RECHECK_SECONDS = env.float("LLM_CONFIG_RECHECK_SECONDS", default=1.0
 DB_THREAD_POOL_SIZE = env.int("DB_THREAD_POOL_SIZE", default=8)
 # A streaming answer is written to the database at least this often (seconds).
 STREAM_CHECKPOINT_SECONDS = env.float("STREAM_CHECKPOINT_SECONDS", default=1.0)
+# The web process's garbage-collector thresholds (apps.core.warmup; Python's default is 700,10,10).
+GC_THRESHOLDS = tuple(int(n) for n in env.list("GC_THRESHOLDS", default=["50000", "20", "100"]))
 
 # --- Knowledge bases (apps.knowledge) -----------------------------------------------------------
 # Largest file a source may upload, and the largest body fetched for one URL.
