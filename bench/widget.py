@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import json
 import os
@@ -200,10 +201,16 @@ async def session(
         results["connected"] = results.get("connected", 0) + 1
         if idle is not None:
             results["idle"] += 1
-            await idle.wait()
+            while not idle.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await ws.receive(timeout=1)  # answers pings while idle
             return
-        if ask_at is not None:
-            await asyncio.sleep(max(0.0, ask_at - time.monotonic()))
+        while ask_at is not None and (remaining := ask_at - time.monotonic()) > 0:
+            # Keep reading while waiting: aiohttp answers daphne's pings only inside receive().
+            try:
+                await ws.receive(timeout=remaining)
+            except TimeoutError:
+                break
         clock = TokenClock()
         sent = time.monotonic()
         await ws.send_str(

@@ -3,8 +3,13 @@
 The task generating an answer publishes each frame (with its sequence number) to the answer's
 stream; any connection on any node follows it from any sequence number, which is how a
 reloaded page or a dropped socket resumes without losing or repeating a word. Streams expire
-an hour after their last frame. Without Redis (the single-node fallback) frames live in this
-process's memory, which is correct only for one process.
+an hour after their last frame.
+
+The process generating an answer also keeps its frames in memory while it streams (and a
+little after), and connections of that process follow them there: the visitor who asked is
+almost always connected to the node that answers, so a streamed token costs one Redis call
+(the append), not two. Connections on other nodes, and later resumes, read Redis. Without
+Redis (the single-node fallback) the memory copy is the only one, kept for the hour.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from apps.core.redis import async_redis, key
 
 STREAM_TTL_SECONDS = 3600
+LOCAL_TTL_SECONDS = 60  # with Redis: how long a finished answer's frames stay in memory
 STOP_TTL_SECONDS = 600
 KEEPALIVE_SECONDS = 15.0
 
@@ -56,6 +62,11 @@ _memory: dict[str, _MemoryStream] = {}
 _memory_stops: set[str] = set()
 
 
+def open_local(reply_id: str) -> None:
+    """This process is about to generate ``reply_id``: its followers here read memory."""
+    _memory.setdefault(reply_id, _MemoryStream())
+
+
 async def publish(reply_id: str, frame: dict[str, Any]) -> bool:
     """Append ``frame`` to the answer's stream; True when someone asked to stop the answer.
 
@@ -63,20 +74,28 @@ async def publish(reply_id: str, frame: dict[str, Any]) -> bool:
     one Redis call per frame and no polling.
     """
     client = async_redis()
+    stopped = False
     if client is None:
-        stream = _memory.setdefault(reply_id, _MemoryStream())
+        stopped = reply_id in _memory_stops
+    else:
+        name = key("answer", reply_id)
+        pipe = client.pipeline(transaction=False)
+        pipe.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
+        pipe.expire(name, STREAM_TTL_SECONDS)
+        pipe.exists(key("stop", reply_id))
+        stopped = bool((await pipe.execute())[2])
+    stream = (
+        _memory.setdefault(reply_id, _MemoryStream()) if client is None else _memory.get(reply_id)
+    )
+    if stream is not None:
+        # After the append to Redis: a frame seen here is already durable there.
         stream.frames.append(frame)
         stream.changed.set()
         stream.changed = asyncio.Event()
         if frame["type"] == "aichat.done":
-            asyncio.get_running_loop().call_later(STREAM_TTL_SECONDS, _memory.pop, reply_id, None)
-        return reply_id in _memory_stops
-    name = key("answer", reply_id)
-    pipe = client.pipeline(transaction=False)
-    pipe.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
-    pipe.expire(name, STREAM_TTL_SECONDS)
-    pipe.exists(key("stop", reply_id))
-    return bool((await pipe.execute())[2])
+            keep = STREAM_TTL_SECONDS if client is None else LOCAL_TTL_SECONDS
+            asyncio.get_running_loop().call_later(keep, _memory.pop, reply_id, None)
+    return stopped
 
 
 async def follow(
@@ -88,7 +107,7 @@ async def follow(
     finished from the database's record: a ``done`` with the stored (or "incomplete") status.
     """
     client = async_redis()
-    if client is None:
+    if client is None or reply_id in _memory:
         async for frame in _follow_memory(reply_id, after_seq, state):
             yield frame
         return
@@ -131,6 +150,7 @@ async def _follow_memory(
     reply_id: str, after_seq: int, state: StateLookup
 ) -> AsyncIterator[dict[str, Any]]:
     position = after_seq
+    index = 0  # frames are appended in sequence order: where to look next
     while True:
         stream = _memory.get(reply_id)
         if stream is None:
@@ -142,8 +162,11 @@ async def _follow_memory(
                 return
             await asyncio.sleep(0.05)
             continue
-        pending = [frame for frame in stream.frames if frame["seq"] > position]
-        for frame in pending:
+        while index < len(stream.frames):
+            frame = stream.frames[index]
+            index += 1
+            if frame["seq"] <= position:
+                continue
             position = frame["seq"]
             yield frame
             if frame["type"] == "aichat.done":

@@ -58,6 +58,7 @@ async def turn_start(
     if runner.plan is not None and runner.plan.replayed:
         await events.aclose()  # type: ignore[attr-defined]  # an async generator
         return Accepted(accepted.data["message_id"], reply_id, replayed=True)
+    streams.open_local(reply_id)  # before the socket that asked starts following it
     task = asyncio.create_task(_drive(runner, events, reply_id), name=f"answer-{reply_id}")
     _running.add(task)
     task.add_done_callback(_running.discard)
