@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gzip
 import json
 import os
@@ -180,7 +179,11 @@ async def session(
     idle: asyncio.Event | None = None,
     ask_at: float | None = None,
 ) -> None:
-    """One visitor: hello, then either wait (``idle``) or ask at ``ask_at`` and read the answer."""
+    """One visitor: hello, then either wait (``idle``) or ask at ``ask_at`` and read the answer.
+
+    A reader task receives all the time (aiohttp answers daphne's pings only inside
+    ``receive()``), so a visitor who waits a minute before asking is not dropped for silence.
+    """
     import aiohttp
 
     from bench.clock import TokenClock
@@ -193,51 +196,55 @@ async def session(
             max_msg_size=0,
         ) as ws,
     ):
-        await ws.send_str(
-            json.dumps({"type": "aichat.hello", "session_id": None, "identity": None})
-        )
-        welcome = json.loads((await ws.receive(timeout=60)).data)
-        assert welcome["type"] == "aichat.welcome", welcome
-        results["connected"] = results.get("connected", 0) + 1
-        if idle is not None:
-            results["idle"] += 1
-            while not idle.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await ws.receive(timeout=1)  # answers pings while idle
-            return
-        while ask_at is not None and (remaining := ask_at - time.monotonic()) > 0:
-            # Keep reading while waiting: aiohttp answers daphne's pings only inside receive().
-            try:
-                await ws.receive(timeout=remaining)
-            except TimeoutError:
-                break
-        clock = TokenClock()
-        sent = time.monotonic()
-        await ws.send_str(
-            json.dumps({"type": "aichat.message", "client_id": str(uuid.uuid4()), "text": "hello"})
-        )
-        first = None
-        results["streaming"] += 1
-        results["peak"] = max(results["peak"], results["streaming"])
+        inbox: asyncio.Queue = asyncio.Queue()
+
+        async def read() -> None:
+            async for msg in ws:
+                inbox.put_nowait((time.monotonic(), json.loads(msg.data)))
+            inbox.put_nowait((time.monotonic(), {"type": "closed"}))
+
+        reader = asyncio.create_task(read())
         try:
-            while True:
-                msg = await ws.receive(timeout=120)
-                frame = json.loads(msg.data)
-                if frame["type"] == "aichat.delta":
-                    now = time.monotonic()
-                    first = first or now
-                    clock.feed(frame["text"], now)
-                elif frame["type"] == "aichat.done":
-                    break
-                elif frame["type"] == "aichat.error":
-                    raise RuntimeError(frame)
+            await ws.send_str(
+                json.dumps({"type": "aichat.hello", "session_id": None, "identity": None})
+            )
+            welcome = (await asyncio.wait_for(inbox.get(), 60))[1]
+            assert welcome["type"] == "aichat.welcome", welcome
+            if idle is not None:
+                results["idle"] += 1
+                await idle.wait()
+                return
+            if ask_at is not None:
+                await asyncio.sleep(max(0.0, ask_at - time.monotonic()))
+            clock = TokenClock()
+            sent = time.monotonic()
+            await ws.send_str(
+                json.dumps(
+                    {"type": "aichat.message", "client_id": str(uuid.uuid4()), "text": "hello"}
+                )
+            )
+            first = None
+            results["streaming"] += 1
+            results["peak"] = max(results["peak"], results["streaming"])
+            try:
+                while True:
+                    now, frame = await asyncio.wait_for(inbox.get(), 120)
+                    if frame["type"] == "aichat.delta":
+                        first = first or now
+                        clock.feed(frame["text"], now)
+                    elif frame["type"] == "aichat.done":
+                        break
+                    elif frame["type"] in ("aichat.error", "closed"):
+                        raise RuntimeError(frame)
+            finally:
+                results["streaming"] -= 1
+            if first is None:
+                raise RuntimeError("no tokens")
+            results["ttft"].append(clock.added_ttft_ms(sent, first))
+            results["gaps"].extend(clock.added_gaps_ms())
+            results["ok"] += 1
         finally:
-            results["streaming"] -= 1
-        if first is None:
-            raise RuntimeError("no tokens")
-        results["ttft"].append(clock.added_ttft_ms(sent, first))
-        results["gaps"].extend(clock.added_gaps_ms())
-        results["ok"] += 1
+            reader.cancel()
 
 
 def sessions(count: int, tokens: int, token_delay: float, nodes: int, ramp: float) -> None:

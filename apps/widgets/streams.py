@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from apps.core.redis import async_redis, key
 
 STREAM_TTL_SECONDS = 3600
 LOCAL_TTL_SECONDS = 60  # with Redis: how long a finished answer's frames stay in memory
+STOP_CHECK_SECONDS = 0.25  # a streaming answer reads the stop flag at most this often
 STOP_TTL_SECONDS = 600
 KEEPALIVE_SECONDS = 15.0
 
@@ -56,6 +58,7 @@ def _done(reply_id: str, state: ReplyState) -> dict[str, Any]:
 class _MemoryStream:
     frames: list[dict[str, Any]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_checked: float = 0.0  # when a publish last read the stop flag
 
 
 _memory: dict[str, _MemoryStream] = {}
@@ -70,28 +73,36 @@ def open_local(reply_id: str) -> None:
 async def publish(reply_id: str, frame: dict[str, Any]) -> bool:
     """Append ``frame`` to the answer's stream; True when someone asked to stop the answer.
 
-    The stop flag is read in the same round trip as the append, so a streaming answer costs
-    one Redis call per frame and no polling.
+    Most frames cost one command (XADD). The stream's expiry is set with its first frame and
+    its last, and the stop flag is read in the same round trip at most every
+    ``STOP_CHECK_SECONDS`` (``turns._watch_stop`` covers the silences in between).
     """
     client = async_redis()
+    local = _memory.get(reply_id)
     stopped = False
     if client is None:
+        local = local or _memory.setdefault(reply_id, _MemoryStream())
         stopped = reply_id in _memory_stops
     else:
         name = key("answer", reply_id)
-        pipe = client.pipeline(transaction=False)
-        pipe.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
-        pipe.expire(name, STREAM_TTL_SECONDS)
-        pipe.exists(key("stop", reply_id))
-        stopped = bool((await pipe.execute())[2])
-    stream = (
-        _memory.setdefault(reply_id, _MemoryStream()) if client is None else _memory.get(reply_id)
-    )
-    if stream is not None:
+        now = time.monotonic()
+        last = frame["type"] == "aichat.done"
+        check_stop = local is None or now - local.stop_checked >= STOP_CHECK_SECONDS
+        if local is None or not local.frames or last or check_stop:
+            pipe = client.pipeline(transaction=False)
+            pipe.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
+            pipe.expire(name, STREAM_TTL_SECONDS)
+            pipe.exists(key("stop", reply_id))
+            stopped = bool((await pipe.execute())[2])
+            if local is not None:
+                local.stop_checked = now
+        else:
+            await client.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
+    if local is not None:
         # After the append to Redis: a frame seen here is already durable there.
-        stream.frames.append(frame)
-        stream.changed.set()
-        stream.changed = asyncio.Event()
+        local.frames.append(frame)
+        local.changed.set()
+        local.changed = asyncio.Event()
         if frame["type"] == "aichat.done":
             keep = STREAM_TTL_SECONDS if client is None else LOCAL_TTL_SECONDS
             asyncio.get_running_loop().call_later(keep, _memory.pop, reply_id, None)
@@ -171,10 +182,9 @@ async def _follow_memory(
             yield frame
             if frame["type"] == "aichat.done":
                 return
-        try:
-            await asyncio.wait_for(stream.changed.wait(), KEEPALIVE_SECONDS)
-        except TimeoutError:
-            yield KEEPALIVE
+        # The generator is in this process and always ends with "done" (turns._drive), so
+        # there is no silence to watch for here, and no timer per frame.
+        await stream.changed.wait()
 
 
 async def request_stop(reply_id: str) -> None:

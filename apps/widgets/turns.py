@@ -20,7 +20,7 @@ from apps.widgets import streams
 
 logger = logging.getLogger(__name__)
 
-STOP_POLL_SECONDS = 0.25
+STOP_POLL_SECONDS = streams.STOP_CHECK_SECONDS
 _running: set[asyncio.Task[None]] = set()
 
 
