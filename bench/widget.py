@@ -165,6 +165,12 @@ def wait_for_ports(ports: list[int], timeout: float = 60) -> None:
                 time.sleep(0.2)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -306,6 +312,9 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int, ramp: floa
         async def run_streams() -> None:
             results = {"ok": 0, "ttft": [], "gaps": [], "streaming": 0, "peak": 0}
             started = time.monotonic()
+            watched = {"daphne": [d.pid for d in daphnes], "provider": [provider.pid]}
+            cpu_before = {n: sum(cpu_seconds(p) for p in pids) for n, pids in watched.items()}
+            client_before = time.process_time()
             # Everyone connects first; question i is asked at i * ramp / count after that.
             begin = started + 5 + count / 200
             outcomes = await asyncio.gather(
@@ -325,6 +334,13 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int, ramp: floa
             )
             if errors:
                 print(f"  first error: {errors[0]!r}")
+            cpu = {
+                n: sum(cpu_seconds(p) for p in pids) - cpu_before[n] for n, pids in watched.items()
+            }
+            print(
+                f"  CPU seconds: daphne {cpu['daphne']:.0f} (all nodes), provider {cpu['provider']:.0f}, "
+                f"load client {time.process_time() - client_before:.0f}"
+            )
             print(
                 f"  added time to first token: p50 {pct(results['ttft'], 50):.1f} ms, "
                 f"p99 {pct(results['ttft'], 99):.1f} ms"
