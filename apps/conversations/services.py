@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,9 +28,15 @@ def stream_alive_key(message_id: Any) -> str:
     return f"stream-alive:{message_id}"
 
 
-def stream_heartbeat(message_id: Any) -> None:
-    """Tell other processes that this message's stream is being generated right now."""
-    cache.set(stream_alive_key(message_id), 1, STREAM_ALIVE_TTL_SECONDS)
+def stream_is_alive(message_id: Any, updated_at: datetime) -> bool:
+    """Whether a generator is still working on a streaming message.
+
+    Saved in the last ``STREAM_ALIVE_TTL_SECONDS`` (begun, or checkpointed), or heartbeat set by
+    a checkpoint of another process within that time.
+    """
+    if updated_at >= timezone.now() - timedelta(seconds=STREAM_ALIVE_TTL_SECONDS):
+        return True
+    return bool(cache.get(stream_alive_key(message_id)))
 
 
 def stream_heartbeat_clear(message_id: Any) -> None:
@@ -114,10 +120,10 @@ def _history(rows: list[tuple[Any, ...]], budget: int) -> list[dict[str, str]]:
 
 def _mark_dead_streams(rows: list[tuple[Any, ...]]) -> None:
     """A stream whose generator is gone (crash, killed worker) becomes an incomplete answer."""
-    for message_id, _role, _content, status, *_ in rows:
+    for message_id, _role, _content, status, _client_id, updated_at, *_ in rows:
         if status != MessageStatus.STREAMING:
             continue
-        if cache.get(stream_alive_key(message_id)):
+        if stream_is_alive(message_id, datetime.fromisoformat(updated_at)):
             raise Conflict(
                 "The assistant is still answering the previous message.", code="conversation_busy"
             )
@@ -151,7 +157,7 @@ FROM conversations_conversation WHERE id = %s FOR UPDATE
 """
 _BEGIN_SQL = """
 WITH recent AS (
-    SELECT id, role, content, status, client_id, created_at
+    SELECT id, role, content, status, client_id, created_at, updated_at
     FROM conversations_message WHERE conversation_id = %(conversation)s
     ORDER BY created_at DESC, id DESC LIMIT %(window)s
 ),
@@ -180,7 +186,8 @@ touched AS (
     WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM inserted)
 )
 SELECT (SELECT count(*) FROM inserted),
-       (SELECT coalesce(json_agg(json_build_array(id, role, content, status, client_id)), '[]')
+       (SELECT coalesce(json_agg(json_build_array(id, role, content, status, client_id,
+                                                  updated_at)), '[]')
         FROM recent)
 """
 
@@ -257,7 +264,8 @@ def turn_begin(*, conversation_id: Any, text: str, client_id: str = "") -> TurnP
                 tuple(row) for row in (json.loads(recent) if isinstance(recent, str) else recent)
             ]
             if inserted:
-                stream_heartbeat(reply_id)
+                # No heartbeat here: the reply's fresh updated_at says it is alive until the
+                # first checkpoint sets one (stream_is_alive), one Redis trip fewer per turn.
                 history = _history(rows, config.history_budget_tokens - _estimate_tokens(text))
                 return TurnPlan(
                     conversation_id=conversation_id,

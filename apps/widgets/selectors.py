@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import QuerySet
 from django_tenants.utils import tenant_context
 
@@ -109,7 +108,7 @@ def session_reply_state(
     *, widget: Widget, session_id: str, visitor_id: str | None, message_id: str
 ) -> ReplyState | None:
     """The state of an answer of this session (None for unknown or another session's)."""
-    from apps.conversations.services import stream_alive_key
+    from apps.conversations.services import stream_is_alive
 
     conversation = session_conversation(widget=widget, session_id=session_id, visitor_id=visitor_id)
     if conversation is None:
@@ -117,7 +116,7 @@ def session_reply_state(
     try:
         message = (
             Message.objects.filter(conversation=conversation, pk=message_id, role=Role.ASSISTANT)
-            .only("status", "seq")
+            .only("status", "seq", "updated_at")
             .first()
         )
     except Exception:
@@ -125,7 +124,9 @@ def session_reply_state(
     if message is None:
         return None
     return ReplyState(
-        status=message.status, seq=message.seq, alive=bool(cache.get(stream_alive_key(message.pk)))
+        status=message.status,
+        seq=message.seq,
+        alive=message.status == "streaming" and stream_is_alive(message.pk, message.updated_at),
     )
 
 
