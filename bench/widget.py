@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import gzip
 import json
 import os
@@ -247,6 +248,7 @@ async def session(
             if first is None:
                 raise RuntimeError("no tokens")
             results["ttft"].append(clock.added_ttft_ms(sent, first))
+            results["when"].append((clock.added_ttft_ms(sent, first), sent, port))
             results["gaps"].extend(clock.added_gaps_ms())
             results["ok"] += 1
         finally:
@@ -310,11 +312,15 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int, ramp: floa
             await asyncio.gather(*tasks, return_exceptions=True)
 
         async def run_streams() -> None:
-            results = {"ok": 0, "ttft": [], "gaps": [], "streaming": 0, "peak": 0}
+            results = {"ok": 0, "ttft": [], "gaps": [], "streaming": 0, "peak": 0, "when": []}
             started = time.monotonic()
             watched = {"daphne": [d.pid for d in daphnes], "provider": [provider.pid]}
             cpu_before = {n: sum(cpu_seconds(p) for p in pids) for n, pids in watched.items()}
             client_before = time.process_time()
+            # The load client's own garbage collections (1,000 sockets, 100,000 samples) would
+            # stall every reader at once and be counted as ours: none during the measurement.
+            gc.collect()
+            gc.disable()
             # Everyone connects first; question i is asked at i * ramp / count after that.
             begin = started + 5 + count / 200
             outcomes = await asyncio.gather(
@@ -324,6 +330,7 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int, ramp: floa
                 ),
                 return_exceptions=True,
             )
+            gc.enable()
             errors = [o for o in outcomes if isinstance(o, BaseException)]
             print(
                 f"{count} concurrent sessions on {nodes} daphne node(s), questions over {ramp:.0f} s, "
@@ -341,6 +348,11 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int, ramp: floa
                 f"  CPU seconds: daphne {cpu['daphne']:.0f} (all nodes), provider {cpu['provider']:.0f}, "
                 f"load client {time.process_time() - client_before:.0f}"
             )
+            worst = sorted(results["when"])[-8:]
+            print(
+                "  slowest first tokens (added ms @ s into the run, node port): "
+                + ", ".join(f"{w:.0f} @ {t - started:.1f} s, {p}" for w, t, p in worst)
+            )
             print(
                 f"  added time to first token: p50 {pct(results['ttft'], 50):.1f} ms, "
                 f"p99 {pct(results['ttft'], 99):.1f} ms"
@@ -353,7 +365,7 @@ def sessions(count: int, tokens: int, token_delay: float, nodes: int, ramp: floa
 
         async def warm_up() -> None:
             # First turns import LiteLLM and build the tenant's router in each node.
-            results = {"ok": 0, "ttft": [], "gaps": [], "streaming": 0, "peak": 0}
+            results = {"ok": 0, "ttft": [], "gaps": [], "streaming": 0, "peak": 0, "when": []}
             for i in range(2 * nodes):
                 await session(ports[i % nodes], key, results)
 
