@@ -196,7 +196,6 @@ async def clock_turn(tenant, conversation_id, text: str) -> dict:
         "added_ttft": clock.added_ttft_ms(started, first),
         "provider_ttft": (clock.sent[0] - clock.received) * 1000,  # type: ignore[operator]
         "gaps": clock.added_gaps_ms(),
-        "started": started,
     }
 
 
@@ -233,7 +232,7 @@ def worker(spec_path: str) -> None:
     plan = json.loads(Path(spec_path).read_text())
     tenant = Tenant.objects.get(schema_name=plan["schema"])
 
-    async def run() -> list[dict]:
+    async def run() -> dict:
         for _ in range(3):  # imports, the tenant's router, pooled connections
             await clock_turn(tenant, plan["warm_conversation"], "warm up")
         Path(plan["ready"]).touch()
@@ -252,10 +251,13 @@ def worker(spec_path: str) -> None:
                 pauses.append((time.perf_counter() - began[0]) * 1000)
 
         gc.callbacks.append(gc_timer)
-        results = await clients(tenant, plan)
+        turns = await clients(tenant, plan)
         gc.callbacks.remove(gc_timer)
-        results.append({"cpu_s": time.process_time() - cpu, "gc_max_ms": max(pauses, default=0)})
-        return results
+        return {
+            "turns": turns,
+            "cpu_s": time.process_time() - cpu,
+            "gc_max_ms": max(pauses, default=0),
+        }
 
     Path(spec_path).with_suffix(".out").write_text(json.dumps(asyncio.run(run())))
 
@@ -299,15 +301,16 @@ def concurrent(schema: str, conversations, args) -> dict:
     started.rename(work / "start")  # atomic: a worker never reads half a number
     for proc in procs:
         proc.wait()
-    results = [r for spec in specs for r in json.loads(spec.with_suffix(".out").read_text())]
+    outputs = [json.loads(spec.with_suffix(".out").read_text()) for spec in specs]
+    results = [turn for output in outputs for turn in output["turns"]]
     return {
         "errors": [r["error"] for r in results if "error" in r],
         "added": [r["added_ttft"] for r in results if "added_ttft" in r],
         "provider": [r["provider_ttft"] for r in results if "provider_ttft" in r],
         "gaps": [g for r in results for g in r.get("gaps", [])],
-        "cpu_s": [r["cpu_s"] for r in results if "cpu_s" in r],
-        "gc_max_ms": [r["gc_max_ms"] for r in results if "gc_max_ms" in r],
-        "turns": len([r for r in results if "cpu_s" not in r]),
+        "cpu_s": [output["cpu_s"] for output in outputs],
+        "gc_max_ms": [output["gc_max_ms"] for output in outputs],
+        "turns": len(results),
     }
 
 

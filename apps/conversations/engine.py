@@ -22,7 +22,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.conversations import services
-from apps.conversations.checkpoints import checkpointer
+from apps.conversations.checkpoints import Checkpointer, checkpointer
 from apps.conversations.models import MessageStatus
 from apps.conversations.services import TurnOutcome, TurnPlan
 from apps.core.tenancy import acall_in_tenant
@@ -275,7 +275,7 @@ class TurnRunner:
         if plan.persist:
             saver.start(plan.reply_id)
         try:
-            async for event in self._answer(plan, prepared, outcome, started):
+            async for event in self._answer(plan, prepared, outcome, started, saver):
                 yield event
         except asyncio.CancelledError:
             outcome.status = MessageStatus.INCOMPLETE
@@ -314,7 +314,12 @@ class TurnRunner:
         return self.seq
 
     async def _answer(
-        self, plan: TurnPlan, prepared: _Prepared, outcome: TurnOutcome, started: float
+        self,
+        plan: TurnPlan,
+        prepared: _Prepared,
+        outcome: TurnOutcome,
+        started: float,
+        saver: Checkpointer,
     ) -> AsyncIterator[TurnEvent]:
         passages: list[Any] = []
         if plan.assistant.knowledge_base_ids:
@@ -328,7 +333,6 @@ class TurnRunner:
 
         groups, tools = prepared.groups, prepared.tools
         messages = build_messages(plan, passages)
-        saver = checkpointer()
         failure: ProviderFailure | None = None
 
         for _step in range(plan.assistant.max_tool_steps + 1):

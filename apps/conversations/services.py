@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -24,23 +23,11 @@ STREAM_ALIVE_TTL_SECONDS = 20
 INTERRUPTED_SUFFIX = "\n\n[This answer was interrupted.]"
 
 
-def stream_alive_key(message_id: Any) -> str:
-    return f"stream-alive:{message_id}"
-
-
-def stream_is_alive(message_id: Any, updated_at: datetime) -> bool:
-    """Whether a generator is still working on a streaming message.
-
-    Saved in the last ``STREAM_ALIVE_TTL_SECONDS`` (begun, or checkpointed), or heartbeat set by
-    a checkpoint of another process within that time.
-    """
-    if updated_at >= timezone.now() - timedelta(seconds=STREAM_ALIVE_TTL_SECONDS):
-        return True
-    return bool(cache.get(stream_alive_key(message_id)))
-
-
-def stream_heartbeat_clear(message_id: Any) -> None:
-    cache.delete(stream_alive_key(message_id))
+def stream_is_alive(updated_at: datetime) -> bool:
+    """Whether a generator is still working on a streaming message: it saved the message (begun
+    it, or checkpointed it) in the last ``STREAM_ALIVE_TTL_SECONDS``. The row is its own
+    heartbeat, so a crashed generator's answer stops counting as alive after that long."""
+    return updated_at >= timezone.now() - timedelta(seconds=STREAM_ALIVE_TTL_SECONDS)
 
 
 def conversation_create(
@@ -123,7 +110,7 @@ def _mark_dead_streams(rows: list[tuple[Any, ...]]) -> None:
     for message_id, _role, _content, status, _client_id, updated_at, *_ in rows:
         if status != MessageStatus.STREAMING:
             continue
-        if stream_is_alive(message_id, datetime.fromisoformat(updated_at)):
+        if stream_is_alive(datetime.fromisoformat(updated_at)):
             raise Conflict(
                 "The assistant is still answering the previous message.", code="conversation_busy"
             )
@@ -264,8 +251,7 @@ def turn_begin(*, conversation_id: Any, text: str, client_id: str = "") -> TurnP
                 tuple(row) for row in (json.loads(recent) if isinstance(recent, str) else recent)
             ]
             if inserted:
-                # No heartbeat here: the reply's fresh updated_at says it is alive until the
-                # first checkpoint sets one (stream_is_alive), one Redis trip fewer per turn.
+                # The reply's updated_at says it is alive until its first checkpoint renews it.
                 history = _history(rows, config.history_budget_tokens - _estimate_tokens(text))
                 return TurnPlan(
                     conversation_id=conversation_id,
@@ -288,10 +274,9 @@ def turn_begin(*, conversation_id: Any, text: str, client_id: str = "") -> TurnP
 
 _CHECKPOINT_SQL = """
     UPDATE conversations_message AS m
-    SET content = v.content, seq = v.seq, updated_at = now()
+    SET content = v.content, seq = v.seq, updated_at = %s
     FROM unnest(%s::uuid[], %s::text[], %s::int[]) AS v (id, content, seq)
     WHERE m.id = v.id AND m.status = 'streaming' AND m.seq < v.seq
-    RETURNING m.id
 """
 
 
@@ -299,25 +284,18 @@ def reply_checkpoints(*, items: list[tuple[Any, str, int]]) -> int:
     """Save the answers so far of several replies, ``(reply_id, content, seq)``, at once.
 
     One statement for all the answers a process is streaming in this tenant (a crash after it
-    loses nothing before each ``seq``). A reply that has finished meanwhile, or that a newer
-    checkpoint already passed, is left alone. Checkpoints are frequent and each supersedes the
-    last, so no disk flush is waited for. Returns how many replies were saved.
+    loses nothing before each ``seq``), and the heartbeat of each (``stream_is_alive``). A
+    reply that has finished meanwhile, or that a newer checkpoint already passed, is left
+    alone. Checkpoints are frequent and each supersedes the last, so no disk flush is waited
+    for. Returns how many replies were saved.
     """
     if not items:
         return 0
     ids, contents, seqs = (list(column) for column in zip(*items, strict=True))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        cursor.execute(_CHECKPOINT_SQL, [[str(i) for i in ids], contents, seqs])
-        saved = [row[0] for row in cursor.fetchall()]
-    if saved:
-        cache.set_many({stream_alive_key(i): 1 for i in saved}, STREAM_ALIVE_TTL_SECONDS)
-    return len(saved)
-
-
-def reply_checkpoint(*, reply_id: Any, content: str, seq: int) -> None:
-    """Save one answer so far (see ``reply_checkpoints``)."""
-    reply_checkpoints(items=[(reply_id, content, seq)])
+        cursor.execute(_CHECKPOINT_SQL, [timezone.now(), [str(i) for i in ids], contents, seqs])
+        return cursor.rowcount
 
 
 @dataclass
@@ -361,7 +339,6 @@ def reply_finish(*, reply_id: Any, outcome: TurnOutcome) -> None:
         updated_at=now,
     )
     Conversation.objects.filter(messages__pk=reply_id).update(last_message_at=now)
-    stream_heartbeat_clear(reply_id)
 
 
 def message_rate(*, message: Message, rating: str, comment: str = "") -> Message:

@@ -126,7 +126,7 @@ def session_reply_state(
     return ReplyState(
         status=message.status,
         seq=message.seq,
-        alive=message.status == "streaming" and stream_is_alive(message.pk, message.updated_at),
+        alive=message.status == "streaming" and stream_is_alive(message.updated_at),
     )
 
 

@@ -75,7 +75,7 @@ async def publish(reply_id: str, frame: dict[str, Any]) -> bool:
 
     Most frames cost one command (XADD). The stream's expiry is set with its first frame and
     its last, and the stop flag is read in the same round trip at most every
-    ``STOP_CHECK_SECONDS`` (``turns._watch_stop`` covers the silences in between).
+    ``STOP_CHECK_SECONDS`` (``poll_stop`` covers the silences in between).
     """
     client = async_redis()
     local = _memory.get(reply_id)
@@ -84,20 +84,27 @@ async def publish(reply_id: str, frame: dict[str, Any]) -> bool:
         local = local or _memory.setdefault(reply_id, _MemoryStream())
         stopped = reply_id in _memory_stops
     else:
-        name = key("answer", reply_id)
+        name, fields, entry_id = (
+            key("answer", reply_id),
+            {"f": json.dumps(frame)},
+            f"0-{frame['seq']}",
+        )
         now = time.monotonic()
-        last = frame["type"] == "aichat.done"
-        check_stop = local is None or now - local.stop_checked >= STOP_CHECK_SECONDS
-        if local is None or not local.frames or last or check_stop:
+        if (
+            local is None
+            or not local.frames  # the first frame: set the expiry
+            or frame["type"] == "aichat.done"  # the last: renew it
+            or now - local.stop_checked >= STOP_CHECK_SECONDS
+        ):
             pipe = client.pipeline(transaction=False)
-            pipe.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
+            pipe.xadd(name, fields, id=entry_id)
             pipe.expire(name, STREAM_TTL_SECONDS)
             pipe.exists(key("stop", reply_id))
             stopped = bool((await pipe.execute())[2])
             if local is not None:
                 local.stop_checked = now
         else:
-            await client.xadd(name, {"f": json.dumps(frame)}, id=f"0-{frame['seq']}")
+            await client.xadd(name, fields, id=entry_id)
     if local is not None:
         # After the append to Redis: a frame seen here is already durable there.
         local.frames.append(frame)
@@ -195,8 +202,19 @@ async def request_stop(reply_id: str) -> None:
     await client.set(key("stop", reply_id), "1", ex=STOP_TTL_SECONDS)
 
 
-async def stop_requested(reply_id: str) -> bool:
+async def poll_stop(reply_id: str) -> bool:
+    """Whether someone asked to stop the answer, for its generator between frames.
+
+    Reads Redis only when no publish has read the flag in the last ``STOP_CHECK_SECONDS``:
+    while frames flow, publishing does the looking.
+    """
     client = async_redis()
     if client is None:
         return reply_id in _memory_stops
+    local = _memory.get(reply_id)
+    now = time.monotonic()
+    if local is not None:
+        if now - local.stop_checked < STOP_CHECK_SECONDS:
+            return False
+        local.stop_checked = now
     return bool(await client.exists(key("stop", reply_id)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,6 @@ from apps.widgets import streams
 
 logger = logging.getLogger(__name__)
 
-STOP_POLL_SECONDS = streams.STOP_CHECK_SECONDS
 _running: set[asyncio.Task[None]] = set()
 
 
@@ -65,27 +63,22 @@ async def turn_start(
     return Accepted(accepted.data["message_id"], reply_id, replayed=False)
 
 
-async def _watch_stop(runner: TurnRunner, reply_id: str, last_publish: list[float]) -> None:
-    """Look for a stop request while no frame is being published (publishing looks too)."""
+async def _watch_stop(runner: TurnRunner, reply_id: str) -> None:
+    """Look for a stop request while the answer is silent (publishing looks otherwise)."""
     while not runner.stop.is_set():
-        await asyncio.sleep(STOP_POLL_SECONDS)
-        if time.monotonic() - last_publish[0] < STOP_POLL_SECONDS:
-            continue  # frames are flowing: each publish has just checked
-        if await streams.stop_requested(reply_id):
+        await asyncio.sleep(streams.STOP_CHECK_SECONDS)
+        if await streams.poll_stop(reply_id):
             runner.stop.set()
             return
 
 
 async def _drive(runner: TurnRunner, events: Any, reply_id: str) -> None:
-    last_publish = [time.monotonic()]
-    watcher = asyncio.create_task(_watch_stop(runner, reply_id, last_publish))
+    watcher = asyncio.create_task(_watch_stop(runner, reply_id))
     try:
         async for event in events:
             frame = frame_for(event, reply_id)
-            if frame is not None:
-                if await streams.publish(reply_id, frame):
-                    runner.stop.set()
-                last_publish[0] = time.monotonic()
+            if frame is not None and await streams.publish(reply_id, frame):
+                runner.stop.set()
     except Exception:
         logger.exception("Answer %s failed", reply_id)
         # The engine saved the reply as incomplete; followers still need the end of it.
