@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["startup", "tenant_create", "engine_ttft", "widget"]
+BENCHMARKS = ["startup", "tenant_create", "engine_ttft", "stream_cpu", "widget"]
 
 
 def main(argv: list[str]) -> int:

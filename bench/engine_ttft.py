@@ -79,7 +79,7 @@ async def litellm_ttft(base: str, text: str) -> float:
 
     started = time.perf_counter()
     stream = await litellm.acompletion(
-        model="openai/echo",
+        model="hosted_vllm/echo",  # the route our openai_compatible deployments take
         api_base=f"{base}/v1",
         api_key="none",
         messages=[{"role": "user", "content": text}],
@@ -337,6 +337,7 @@ def main() -> None:
         "--token-delay", type=float, default=0.005, help="sequential run's token delay"
     )
     parser.add_argument("--skip-sequential", action="store_true")
+    parser.add_argument("--skip-concurrent", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
     if args.worker:
@@ -374,6 +375,8 @@ def main() -> None:
             print(summary("engine TTFT (message in -> token)", seq["engine"]))
             print(summary("added by us (engine - provider)", seq["added"]))
             print(f"  median added: {statistics.median(seq['added']):.2f} ms")
+        if args.skip_concurrent:
+            return
         conc = concurrent(tenant.schema_name, clocked, args)
         print(
             f"\n{args.concurrency} concurrent clients x {args.turns} turns on {args.processes} "

@@ -1,7 +1,8 @@
 """`make run`: the whole product on one machine, from a fresh clone.
 
-Starts (or finds) the embedded PostgreSQL and a Redis, migrates, seeds the demo tenant, then
-runs daphne (HTTP + WebSocket) and a Celery worker until Ctrl-C, which stops all of them.
+Starts (or finds) the embedded PostgreSQL and a Redis, migrates and seeds the demo tenant (in
+one process), then runs daphne (HTTP + WebSocket) and, once daphne listens, a Celery worker,
+until Ctrl-C, which stops all of them.
 
 Redis, in order: REDIS_URL when set; a Redis answering on 127.0.0.1:6379; a `redis-server`
 started under var/; else the single-node fallback (filesystem broker, in-memory channel
@@ -87,8 +88,27 @@ def resolve_redis(children: list[subprocess.Popen]) -> str:
     return "off"
 
 
-def manage(*args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)  # noqa: S603
+def prepare() -> None:
+    """Migrate every schema, then seed the demo tenant, in one process (one Django start-up)."""
+    subprocess.run([PYTHON, "-m", "config.launcher", "--prepare"], cwd=BASE_DIR, check=True)  # noqa: S603
+
+
+def _prepare_here() -> None:
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate_schemas", executor="standard", verbosity=0)
+    call_command("seed_demo", quiet=True)
+
+
+def wait_listening(port: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Until ``process`` accepts connections on ``port`` (or exits, or ``timeout`` passes)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", int(port)), 0.2):
+            return
+        time.sleep(0.1)
 
 
 def main() -> int:
@@ -133,20 +153,22 @@ def main() -> int:
 
             server = ensure_embedded_server(VAR_DIR)
             log(f"PostgreSQL: embedded server in var/pgdata (socket {server.socket_dir})")
-        manage("migrate_schemas", "--executor", "standard", "-v", "0")
-        manage("seed_demo", "--quiet")
+        prepare()
+        web = subprocess.Popen(  # noqa: S603
+            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "config.asgi:application"],
+            cwd=BASE_DIR, start_new_session=True,
+        )  # fmt: skip
+        children.append(web)
+        # The worker starts once the web server listens: on a small machine the two start-ups
+        # would share the cores, and the product is usable before the worker is (queued tasks
+        # wait for it in the broker).
+        wait_listening(port, web)
         children.append(
             subprocess.Popen(  # noqa: S603
                 # -B: the beat scheduler (URL source re-sync) inside the one local worker.
                 [PYTHON, "-m", "celery", "-A", "config.celery:app", "worker",
                  "--loglevel", "INFO", "--concurrency", "2", "--hostname", "local@%h",
                  "-B", "--schedule", str(VAR_DIR / "celerybeat-schedule")],
-                cwd=BASE_DIR, start_new_session=True,
-            )
-        )  # fmt: skip
-        children.append(
-            subprocess.Popen(  # noqa: S603
-                [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "config.asgi:application"],
                 cwd=BASE_DIR, start_new_session=True,
             )
         )  # fmt: skip
@@ -176,4 +198,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--prepare"]:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        _prepare_here()
+        sys.exit(0)
     sys.exit(main())

@@ -17,9 +17,15 @@ from apps.tenants.models import Tenant
 
 
 def _start(assistant_name: str | None, kb_name: str | None) -> tuple[Any, int | None]:
+    from apps.core.warmup import preload
     from apps.knowledge.models import KnowledgeBase
+    from apps.llm.router import tenant_router
 
     assistant = assistant_get(name=assistant_name)
+    # Load what a turn loads on first use and build the tenant's router before the turn
+    # starts, as a server does at start-up, so the timings printed and stored are the turn's.
+    preload()
+    tenant_router()
     kb_id = None
     if kb_name:
         kb = KnowledgeBase.objects.filter(name=kb_name).first()

@@ -190,7 +190,14 @@ class Message(models.Model):
                 fields=["conversation", "client_id"],
                 condition=~models.Q(client_id=""),
                 name="message_unique_client_id",
-            )
+            ),
+            # One answer at a time per conversation: this is what serialises turns (two tabs,
+            # a retried request); see services.turn_begin.
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=models.Q(status="streaming"),
+                name="message_one_streaming_reply",
+            ),
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"]),

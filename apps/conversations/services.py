@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.conversations.models import Channel, Conversation, Message, MessageStatus, Rating, Role
@@ -131,19 +131,24 @@ def check_user_text(text: str) -> str:
     return text
 
 
-# The hot path of every turn, in two statements: lock the conversation, then read the recent
-# messages, insert the question and the empty reply, and touch the conversation in one
-# round trip. (The ORM version took six round trips and ~5 ms of query building per turn; see
-# docs/benchmarks.md.) Inserts happen only when no answer is streaming and the client_id is new.
-# synchronous_commit is off for this one transaction: it spares the turn a disk flush (3-6 ms
-# here) at the cost of losing it if PostgreSQL itself crashes within ~0.6 s, when the answer
-# being generated would be lost too. Final answers are committed with the default.
-_LOCK_SQL = """
-SELECT set_config('synchronous_commit', 'off', true), assistant_id, visitor_id
-FROM conversations_conversation WHERE id = %s FOR UPDATE
-"""
+# The hot path of every turn, in one statement and one round trip: read the conversation and
+# its recent messages, insert the empty reply and then the question, and touch the
+# conversation. (The ORM version took six round trips and ~5 ms of query building per turn;
+# see docs/benchmarks.md.) Turns of one conversation (two tabs, a retried request) are
+# serialised by the partial unique index "one streaming reply per conversation": a reply
+# inserted while another streams is skipped (ON CONFLICT DO NOTHING), and so is its question,
+# which is inserted from the reply's RETURNING. A concurrent insert waits for the other
+# statement to commit before it checks. Nothing is inserted either when the client_id was
+# already used (a retry: the stored answer is replayed). The statement is its own
+# transaction, with synchronous_commit off: it spares the turn a disk flush (3-6 ms here) at
+# the cost of losing it if PostgreSQL itself crashes within ~0.6 s, when the answer being
+# generated would be lost too. Final answers are committed with the default.
 _BEGIN_SQL = """
-WITH recent AS (
+WITH conv AS (
+    SELECT assistant_id, visitor_id, set_config('synchronous_commit', 'off', true) AS durability
+    FROM conversations_conversation WHERE id = %(conversation)s
+),
+recent AS (
     SELECT id, role, content, status, client_id, created_at, updated_at
     FROM conversations_message WHERE conversation_id = %(conversation)s
     ORDER BY created_at DESC, id DESC LIMIT %(window)s
@@ -152,30 +157,39 @@ blocked AS (
     SELECT 1 FROM recent
     WHERE status = 'streaming' OR (%(client_id)s <> '' AND role = 'user' AND client_id = %(client_id)s)
 ),
-inserted AS (
+reply AS (
     INSERT INTO conversations_message (
         id, conversation_id, role, content, status, client_id, sources, tool_calls, notice,
         error_code, model, provider, prompt_tokens, completion_tokens, cost_usd, seq, rating,
         rating_comment, created_at, updated_at
     )
-    SELECT v.id, %(conversation)s, v.role, v.content, v.status, v.client_id, '[]', '[]', '', '',
-           '', '', 0, 0, 0, 0, '', '', v.created_at, %(now)s
-    FROM (VALUES
-        (%(user_id)s::uuid, 'user', %(text)s, 'complete', %(client_id)s, %(now)s::timestamptz),
-        (%(reply_id)s::uuid, 'assistant', '', 'streaming', '', %(reply_at)s::timestamptz)
-    ) AS v(id, role, content, status, client_id, created_at)
-    WHERE NOT EXISTS (SELECT 1 FROM blocked)
+    SELECT %(reply_id)s::uuid, %(conversation)s, 'assistant', '', 'streaming', '', '[]', '[]',
+           '', '', '', '', 0, 0, 0, 0, '', '', %(reply_at)s::timestamptz, %(now)s
+    FROM conv WHERE NOT EXISTS (SELECT 1 FROM blocked)
+    ON CONFLICT (conversation_id) WHERE status = 'streaming' DO NOTHING
+    RETURNING id
+),
+question AS (
+    INSERT INTO conversations_message (
+        id, conversation_id, role, content, status, client_id, sources, tool_calls, notice,
+        error_code, model, provider, prompt_tokens, completion_tokens, cost_usd, seq, rating,
+        rating_comment, created_at, updated_at
+    )
+    SELECT %(user_id)s::uuid, %(conversation)s, 'user', %(text)s, 'complete', %(client_id)s,
+           '[]', '[]', '', '', '', '', 0, 0, 0, 0, '', '', %(now)s::timestamptz, %(now)s
+    FROM reply
     RETURNING id
 ),
 touched AS (
     UPDATE conversations_conversation
     SET last_message_at = %(now)s, title = CASE WHEN title = '' THEN %(title)s ELSE title END
-    WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM inserted)
+    WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM question)
 )
-SELECT (SELECT count(*) FROM inserted),
+SELECT conv.assistant_id, conv.visitor_id, (SELECT count(*) FROM question),
        (SELECT coalesce(json_agg(json_build_array(id, role, content, status, client_id,
                                                   updated_at)), '[]')
         FROM recent)
+FROM conv
 """
 
 
@@ -214,59 +228,64 @@ def _replay(
     )
 
 
-@transaction.atomic
 def turn_begin(*, conversation_id: Any, text: str, client_id: str = "") -> TurnPlan:
-    """Persist the user's message and an empty streaming reply before any model is called."""
+    """Persist the user's message and an empty streaming reply before any model is called.
+
+    One statement (``_BEGIN_SQL``); a second try only after marking a dead stream incomplete,
+    or after losing a race to a concurrent turn of the same conversation.
+    """
     from apps.llm.router import tenant_router
 
     text = check_user_text(text)
     client_id = client_id[:64]
-    with connection.cursor() as cursor:
-        # The row lock serialises turns of one conversation (two tabs, a retried request).
-        cursor.execute(_LOCK_SQL, [conversation_id])
-        found = cursor.fetchone()
+    for _attempt in range(2):
+        now = timezone.now()
+        user_id, reply_id = uuid.uuid4(), uuid.uuid4()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _BEGIN_SQL,
+                    {
+                        "conversation": conversation_id,
+                        "window": HISTORY_WINDOW,
+                        "client_id": client_id,
+                        "user_id": user_id,
+                        "reply_id": reply_id,
+                        "text": text,
+                        "title": text[:80],
+                        "now": now,
+                        "reply_at": now + timedelta(microseconds=1),  # always after the question
+                    },
+                )
+                found = cursor.fetchone()
+        except IntegrityError:
+            # The same client_id, begun and finished by a concurrent request since this
+            # statement's snapshot: the next try sees it and replays it.
+            if connection.in_atomic_block:
+                raise
+            continue
         if found is None:
             raise NotFound("Conversation not found.", code="conversation_not_found")
-        _setting, assistant_id, visitor_id = found
+        assistant_id, visitor_id, inserted, recent = found
         config = tenant_router().assistant(assistant_id)
-        for _attempt in range(2):
-            now = timezone.now()
-            user_id, reply_id = uuid.uuid4(), uuid.uuid4()
-            cursor.execute(
-                _BEGIN_SQL,
-                {
-                    "conversation": conversation_id,
-                    "window": HISTORY_WINDOW,
-                    "client_id": client_id,
-                    "user_id": user_id,
-                    "reply_id": reply_id,
-                    "text": text,
-                    "title": text[:80],
-                    "now": now,
-                    "reply_at": now + timedelta(microseconds=1),  # always after the question
-                },
+        rows = [tuple(row) for row in (json.loads(recent) if isinstance(recent, str) else recent)]
+        if inserted:
+            # The reply's updated_at says it is alive until its first checkpoint renews it.
+            history = _history(rows, config.history_budget_tokens - _estimate_tokens(text))
+            return TurnPlan(
+                conversation_id=conversation_id,
+                user_message_id=user_id,
+                reply_id=reply_id,
+                text=text,
+                assistant=config,
+                history=history,
+                visitor_id=visitor_id,
             )
-            inserted, recent = cursor.fetchone()
-            rows = [
-                tuple(row) for row in (json.loads(recent) if isinstance(recent, str) else recent)
-            ]
-            if inserted:
-                # The reply's updated_at says it is alive until its first checkpoint renews it.
-                history = _history(rows, config.history_budget_tokens - _estimate_tokens(text))
-                return TurnPlan(
-                    conversation_id=conversation_id,
-                    user_message_id=user_id,
-                    reply_id=reply_id,
-                    text=text,
-                    assistant=config,
-                    history=history,
-                    visitor_id=visitor_id,
-                )
-            if client_id and any(r[1] == Role.USER and r[4] == client_id for r in rows):
-                replay = _replay(conversation_id, client_id, config, visitor_id)
-                if replay is not None:
-                    return replay
-            _mark_dead_streams(rows)  # raises "busy" if one is alive; else the retry inserts
+        if client_id and any(r[1] == Role.USER and r[4] == client_id for r in rows):
+            replay = _replay(conversation_id, client_id, config, visitor_id)
+            if replay is not None:
+                return replay
+        _mark_dead_streams(rows)  # raises "busy" if one is alive; else the retry inserts
     raise Conflict(
         "The assistant is still answering the previous message.", code="conversation_busy"
     )

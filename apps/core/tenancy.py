@@ -9,6 +9,8 @@ from typing import Any
 
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django_tenants.utils import tenant_context
 
 from apps.tenants.models import Tenant
@@ -35,11 +37,30 @@ def call_in_tenant[R](tenant: Tenant, fn: Callable[..., R], *args: Any, **kwargs
         return fn(*args, **kwargs)
 
 
+def _call_in_pool_thread[R](tenant: Tenant, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``call_in_tenant`` for the database threads of ``acall_in_tenant``, which run nothing else.
+
+    Every call there names its tenant, so the thread's connection is left in the last call's
+    schema instead of being switched back to public: a turn in the same tenant as the one
+    before it on that thread then skips django-tenants' ``SET search_path`` round trip
+    (~0.3 ms of every trip to the database). The content-type cache, which is per process
+    while content types are per schema, is still cleared on every call, as ``set_tenant`` does.
+    """
+    if connection.schema_name != tenant.schema_name:  # type: ignore[attr-defined]
+        connection.set_tenant(tenant)  # type: ignore[attr-defined]  # django-tenants backend
+    else:
+        connection.tenant = tenant  # type: ignore[attr-defined]  # the caller's own copy
+        ContentType.objects.clear_cache()
+    return fn(*args, **kwargs)
+
+
 async def acall_in_tenant[R](tenant: Tenant, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
     """From async code: run ``fn`` in a database thread, explicitly in ``tenant``'s schema.
 
     Channels' DatabaseSyncToAsync closes obsolete connections around the call (persistent ones
     survive per ``CONN_MAX_AGE``); the pool lets many turns hit the database in parallel.
     """
-    runner = DatabaseSyncToAsync(call_in_tenant, thread_sensitive=False, executor=_db_executor())
+    runner = DatabaseSyncToAsync(
+        _call_in_pool_thread, thread_sensitive=False, executor=_db_executor()
+    )
     return await runner(tenant, fn, *args, **kwargs)

@@ -64,12 +64,37 @@ def test_sequence_numbers_count_every_streamed_frame(engine_tenant):
 
 
 def test_ollama_streaming_protocol(engine_tenant):
+    import litellm
+
     _events, reply, _, _ = run(
         engine_tenant, make_conversation(engine_tenant, default_model="local")
     )
     assert reply.status == MessageStatus.COMPLETE
     assert reply.provider == "fake-ollama"
     assert "You asked" in reply.content
+    assert reply.cost_usd == 0
+    # The router registers Ollama models in LiteLLM's map, free: unregistered, LiteLLM's ~36
+    # model-info lookups per turn each rebuilt its whole model list (26 ms of CPU a turn).
+    registered = litellm.model_cost["echo"]
+    assert registered["litellm_provider"] == "ollama_chat"
+    assert (registered["input_cost_per_token"], registered["output_cost_per_token"]) == (0, 0)
+
+
+def test_a_local_model_named_like_a_cloud_model_keeps_the_cloud_price(engine_tenant, monkeypatch):
+    import litellm
+
+    from apps.llm.router import _register_local_model
+
+    registered = []
+    monkeypatch.setattr(litellm, "register_model", registered.append)
+    price = dict(litellm.model_cost["gpt-4o"])
+    with tenant_context(engine_tenant):
+        ollama = llm.Provider.objects.get(name="fake-ollama")
+        deployment = llm.deployment_create(provider=ollama, model_name="gpt-4o", alias="copycat")
+    _register_local_model(deployment)
+    assert litellm.model_cost["gpt-4o"] == price
+    assert price["input_cost_per_token"] > 0
+    assert registered == []  # a name LiteLLM already knows is not registered again
 
 
 def test_history_is_sent_and_trimmed_to_the_budget(engine_tenant, fake_llm):
@@ -264,6 +289,63 @@ def test_a_live_stream_makes_the_conversation_busy(engine_tenant):
         with pytest.raises(Conflict) as excinfo:
             turn_begin(conversation_id=conversation.pk, text="two")
     assert excinfo.value.code == "conversation_busy"
+
+
+def _begin_at_once(tenant, conversation, texts_and_ids):
+    """Call turn_begin from one thread per (text, client_id), all released at the same instant."""
+    import threading
+
+    from django.db import connection
+
+    from apps.conversations.services import turn_begin
+    from apps.core.errors import Conflict
+
+    barrier = threading.Barrier(len(texts_and_ids))
+    outcomes: list = []
+
+    def begin(text, client_id):
+        try:
+            with tenant_context(tenant):
+                barrier.wait()
+                try:
+                    outcomes.append(
+                        turn_begin(conversation_id=conversation.pk, text=text, client_id=client_id)
+                    )
+                except Conflict as exc:
+                    outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=begin, args=pair) for pair in texts_and_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    with tenant_context(tenant):
+        rows = list(conversation.messages.values_list("role", "status"))
+    return outcomes, rows
+
+
+def test_concurrent_turns_of_one_conversation_start_one_answer(engine_tenant):
+    """Two tabs sending at once: one turn begins, the others are told the assistant is busy."""
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    outcomes, rows = _begin_at_once(
+        engine_tenant, conversation, [(f"question {i}", "") for i in range(6)]
+    )
+    begun = [o for o in outcomes if not isinstance(o, str)]
+    assert len(begun) == 1 and not begun[0].replayed
+    assert sorted(o for o in outcomes if isinstance(o, str)) == ["conversation_busy"] * 5
+    assert sorted(rows) == [("assistant", "streaming"), ("user", "complete")]
+
+
+def test_concurrent_retries_of_one_message_answer_it_once(engine_tenant):
+    """A client resending the same message at once: one turn, the copies replay it."""
+    conversation = make_conversation(engine_tenant, default_model="chat")
+    outcomes, rows = _begin_at_once(engine_tenant, conversation, [("hello", "same-id")] * 6)
+    assert all(not isinstance(o, str) for o in outcomes), outcomes
+    assert sorted(o.replayed for o in outcomes) == [False] + [True] * 5
+    assert len({o.reply_id for o in outcomes}) == 1
+    assert sorted(rows) == [("assistant", "streaming"), ("user", "complete")]
 
 
 def test_stop_ends_the_answer_as_stopped(engine_tenant):
