@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -336,28 +337,50 @@ class TurnOutcome:
     notice: str = ""
 
 
+_FINISH_SQL = """
+WITH reply AS (
+    UPDATE conversations_message
+    SET content = %(content)s, status = %(status)s, seq = %(seq)s, sources = %(sources)s::jsonb,
+        tool_calls = %(tool_calls)s::jsonb, model = %(model)s, provider = %(provider)s,
+        latency_ms = %(latency_ms)s, ttft_ms = %(ttft_ms)s, retrieval_ms = %(retrieval_ms)s,
+        prompt_tokens = %(prompt_tokens)s, completion_tokens = %(completion_tokens)s,
+        cost_usd = %(cost_usd)s, error_code = %(error_code)s, notice = %(notice)s,
+        completed_at = %(now)s, updated_at = %(now)s
+    WHERE id = %(reply)s
+    RETURNING conversation_id
+)
+UPDATE conversations_conversation AS c SET last_message_at = %(now)s
+FROM reply WHERE c.id = reply.conversation_id
+"""
+
+
 def reply_finish(*, reply_id: Any, outcome: TurnOutcome) -> None:
+    """Save a finished (or stopped, or interrupted) answer and what it cost, and touch its
+    conversation: one statement, so one round trip and one commit flushed to disk."""
     now = timezone.now()
-    Message.objects.filter(pk=reply_id).update(
-        content=outcome.content,
-        status=outcome.status,
-        seq=outcome.seq,
-        sources=outcome.sources,
-        tool_calls=outcome.tool_calls,
-        model=outcome.model[:200],
-        provider=outcome.provider[:100],
-        latency_ms=outcome.latency_ms,
-        ttft_ms=outcome.ttft_ms,
-        retrieval_ms=outcome.retrieval_ms,
-        prompt_tokens=outcome.prompt_tokens,
-        completion_tokens=outcome.completion_tokens,
-        cost_usd=outcome.cost_usd,
-        error_code=outcome.error_code[:64],
-        notice=outcome.notice[:300],
-        completed_at=now,
-        updated_at=now,
-    )
-    Conversation.objects.filter(messages__pk=reply_id).update(last_message_at=now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FINISH_SQL,
+            {
+                "reply": reply_id,
+                "content": outcome.content,
+                "status": outcome.status,
+                "seq": outcome.seq,
+                "sources": json.dumps(outcome.sources, cls=DjangoJSONEncoder),
+                "tool_calls": json.dumps(outcome.tool_calls, cls=DjangoJSONEncoder),
+                "model": outcome.model[:200],
+                "provider": outcome.provider[:100],
+                "latency_ms": outcome.latency_ms,
+                "ttft_ms": outcome.ttft_ms,
+                "retrieval_ms": outcome.retrieval_ms,
+                "prompt_tokens": outcome.prompt_tokens,
+                "completion_tokens": outcome.completion_tokens,
+                "cost_usd": outcome.cost_usd,
+                "error_code": outcome.error_code[:64],
+                "notice": outcome.notice[:300],
+                "now": now,
+            },
+        )
 
 
 def message_rate(*, message: Message, rating: str, comment: str = "") -> Message:

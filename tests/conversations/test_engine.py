@@ -54,6 +54,10 @@ def test_streams_and_persists_a_complete_answer(engine_tenant):
     assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
     assert reply.ttft_ms is not None and reply.latency_ms >= reply.ttft_ms
     assert reply.cost_usd == 0  # local models cost nothing
+    assert reply.completed_at is not None and reply.tool_calls == [] and reply.sources == []
+    with tenant_context(engine_tenant):
+        conversation.refresh_from_db()
+    assert conversation.last_message_at == reply.completed_at
 
 
 def test_sequence_numbers_count_every_streamed_frame(engine_tenant):
