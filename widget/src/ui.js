@@ -251,7 +251,7 @@ export function createUI(o) {
   // ---- connection banner -------------------------------------------------
 
   function bannerText() {
-    if (fatal) return S.error;
+    if (fatal) return S.unavailable;
     if (conn === 'offline') return S.offline;
     if (conn === 'reconnecting' && slowShown) return S.reconnecting;
     return flashText;

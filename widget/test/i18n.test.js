@@ -7,7 +7,7 @@ const doc = (lang) => ({ documentElement: { lang } });
 test('bundles en, fr, de and es, each with every string filled in', () => {
   assert.deepEqual(LANGUAGES, ['en', 'fr', 'de', 'es']);
   const keys = Object.keys(strings('en'));
-  for (const k of ['placeholder', 'send', 'stop', 'close', 'sources', 'helpful', 'up', 'down', 'comment', 'offline', 'reconnecting', 'slow', 'error', 'newChat']) {
+  for (const k of ['placeholder', 'send', 'stop', 'close', 'sources', 'helpful', 'up', 'down', 'comment', 'offline', 'reconnecting', 'slow', 'error', 'newChat', 'unavailable']) {
     assert.ok(keys.includes(k), k);
   }
   for (const lang of LANGUAGES) {

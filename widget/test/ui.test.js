@@ -279,7 +279,8 @@ test('connection banner: offline at once, reconnecting only after a delay, failu
   ui.setConn('failed');
   assert.equal($('textarea').disabled, true);
   assert.equal($('.send').disabled, true);
-  assert.equal($('.banner').textContent, 'Something went wrong. Please try again.');
+  // Failed means a refused key or origin: trying again would not help, so it does not say to.
+  assert.equal($('.banner').textContent, 'Chat is not available on this page.');
   win.close();
 });
 
