@@ -75,7 +75,7 @@ class FakeLLMServer:
         ready.wait(10)
         return self
 
-    async def _start(self) -> None:
+    async def _start(self, port: int = 0, backlog: int = 128) -> None:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/chat/completions", self.openai_chat)
@@ -87,7 +87,7 @@ class FakeLLMServer:
         app.router.add_get("/api/version", self.ollama_version)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=backlog)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -387,7 +387,8 @@ def _error(status: int, message: str, code: str, type_: str) -> web.Response:
 
 
 def main() -> None:
-    """Run the fake provider in its own process: ``python -m tests.fakes.llm_server --port N``."""
+    """Run the fake provider in its own process: ``python -m tests.fakes.llm_server --port N``
+    (benchmarks, and trying the backoffice by hand: OpenAI and Ollama endpoints both)."""
     import argparse
 
     parser = argparse.ArgumentParser()
@@ -398,14 +399,8 @@ def main() -> None:
     server = FakeLLMServer(token_delay=args.token_delay, tokens=args.tokens)
 
     async def serve() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", server.openai_chat)
-        app.router.add_post("/api/chat", server.ollama_chat)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", args.port, backlog=2048)
-        await site.start()
-        print(f"listening on {site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
+        await server._start(port=args.port, backlog=2048)  # benchmarks open hundreds at once
+        print(f"listening on {server.port}", flush=True)
         await asyncio.Event().wait()
 
     asyncio.run(serve())
