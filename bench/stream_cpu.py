@@ -37,9 +37,13 @@ async def measure(tenant, conversations: dict[int, list], base: str, args) -> di
     from litellm import Router
 
     from apps.conversations.engine import TurnRunner
+    from apps.core.tenancy import acall_in_tenant
     from apps.llm.models import ProviderKind
-    from apps.llm.router import LITELLM_PREFIX
+    from apps.llm.router import LITELLM_PREFIX, tenant_router
 
+    # Build the tenant's router first: it registers the local models in LiteLLM's (global) model
+    # map, so the Router measured alone runs on the same map as the engine's.
+    await acall_in_tenant(tenant, tenant_router)
     results = {}
     for tokens, conversation_ids in conversations.items():
         model = f"clock-{tokens}-1"

@@ -101,6 +101,25 @@ def test_a_local_model_named_like_a_cloud_model_keeps_the_cloud_price(engine_ten
     assert registered == []  # a name LiteLLM already knows is not registered again
 
 
+def test_openai_compatible_models_are_registered_free_under_their_route(engine_tenant):
+    import litellm
+
+    from apps.llm.router import _register_local_model
+
+    run(engine_tenant, make_conversation(engine_tenant, default_model="chat"))
+    registered = litellm.model_cost["hosted_vllm/echo"]  # the fake vLLM server's model
+    assert (registered["input_cost_per_token"], registered["output_cost_per_token"]) == (0, 0)
+    # A vLLM server serving a model named like a cloud model: its own key, free; the cloud
+    # model's price is untouched.
+    price = dict(litellm.model_cost["gpt-4o"])
+    with tenant_context(engine_tenant):
+        vllm = llm.Provider.objects.get(name="fake-vllm")
+        deployment = llm.deployment_create(provider=vllm, model_name="gpt-4o", alias="own-4o")
+    _register_local_model(deployment)
+    assert litellm.model_cost["hosted_vllm/gpt-4o"]["output_cost_per_token"] == 0
+    assert litellm.model_cost["gpt-4o"] == price
+
+
 def test_history_is_sent_and_trimmed_to_the_budget(engine_tenant, fake_llm):
     conversation = make_conversation(engine_tenant, default_model="chat", history_budget_tokens=60)
     run(engine_tenant, conversation, text="first question " + "x" * 400)
