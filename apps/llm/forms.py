@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.core.errors import AppError
@@ -63,7 +64,7 @@ class ProviderForm(forms.Form):
         max_length=200,
         required=False,
         label="Base URL",
-        help_text="Ollama: http://127.0.0.1:11434 (the default). vLLM: http://gpu-1.lan:8000/v1.",
+        help_text="vLLM: http://gpu-1.lan:8000/v1.",
     )
     api_key = forms.CharField(
         required=False,
@@ -73,6 +74,14 @@ class ProviderForm(forms.Form):
         help_text="Stored encrypted; only its last 4 characters are shown again.",
     )
     timeout_seconds = _number(1, 600, initial=60, label="Timeout (seconds)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "api_base"
+        ].help_text = (
+            f"Ollama: {settings.OLLAMA_BASE_URL} (the default). vLLM: http://gpu-1.lan:8000/v1."
+        )
 
 
 class ProviderEditForm(ProviderForm):

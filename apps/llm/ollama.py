@@ -20,12 +20,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 
 from apps.core.errors import AppError, Conflict, InvalidInput, NotFound, Unavailable
 from apps.llm.models import Provider, ProviderKind
-from apps.llm.services import DEFAULT_OLLAMA_BASE
 from apps.tools.netguard import is_metadata_host, parse_ip, resolve_host
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def ollama_base(provider: Provider) -> str:
     cloud metadata endpoints never are, whatever name leads there."""
     if provider.kind != ProviderKind.OLLAMA:
         raise InvalidInput(f"{provider.name} is not an Ollama server.", code="not_ollama")
-    base = (provider.api_base or DEFAULT_OLLAMA_BASE).rstrip("/")
+    base = (provider.api_base or settings.OLLAMA_BASE_URL).rstrip("/")
     host = urlsplit(base).hostname or ""
     try:
         addresses = [] if parse_ip(host) else resolve_host(host, 0)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 
@@ -19,7 +20,6 @@ from apps.core.errors import Conflict, InvalidInput
 from apps.llm.models import Assistant, ModelDeployment, Provider, ProviderKind
 
 CONFIG_VERSION_KEY = "llm:config-version"
-DEFAULT_OLLAMA_BASE = "http://127.0.0.1:11434"
 KEY_REQUIRED_KINDS = {ProviderKind.OPENAI, ProviderKind.ANTHROPIC}
 ASSISTANT_FIELDS = {
     "system_prompt",
@@ -57,7 +57,7 @@ def check_provider(*, kind: str, api_base: str, api_key: str | None) -> str:
             code="invalid_provider",
         )
     if kind == ProviderKind.OLLAMA and not api_base:
-        api_base = DEFAULT_OLLAMA_BASE
+        api_base = settings.OLLAMA_BASE_URL
     if kind == ProviderKind.OPENAI_COMPATIBLE and not api_base:
         raise InvalidInput(
             "An OpenAI-compatible server needs its base URL (e.g. http://gpu-1:8000/v1).",

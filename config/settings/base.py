@@ -481,6 +481,9 @@ LOGGING = {
 DEV_SERVER_PORT = env.int("PORT", default=8000)
 
 # --- LLM engine ---------------------------------------------------------------------------------
+# Where an Ollama provider added without a base URL reaches Ollama (http://ollama:11434 in
+# docker compose).
+OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="http://127.0.0.1:11434").rstrip("/")
 # LiteLLM Router: retries per model group (429s wait for Retry-After), and how many failures
 # put a deployment in cooldown for how long.
 LLM_NUM_RETRIES = env.int("LLM_NUM_RETRIES", default=1)

@@ -61,6 +61,11 @@ def test_ollama_defaults_to_localhost_and_local_models_run_first(in_tenant_a):
         services.deployment_create(provider=ollama, model_name="llama3.1:8b", alias="chat")
 
 
+def test_ollama_default_address_comes_from_the_setting(in_tenant_a, settings):
+    settings.OLLAMA_BASE_URL = "http://ollama:11434"  # docker compose's service name
+    assert services.provider_create(name="gpu", kind="ollama").api_base == "http://ollama:11434"
+
+
 def test_assistant_refuses_unknown_models(in_tenant_a):
     with pytest.raises(InvalidInput) as excinfo:
         services.assistant_create(name="Helper", default_model="gpt-9")

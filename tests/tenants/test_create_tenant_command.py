@@ -18,7 +18,8 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_prints_embed_key_and_generated_password(db):
+def test_prints_embed_key_and_generated_password(db, settings):
+    settings.DEBUG, settings.DEV_SERVER_PORT = True, 8123
     output = run(
         "delta", "--name", "Delta", "--domain", "delta.localhost", "--owner-email", "d@delta.test"
     )
@@ -26,6 +27,13 @@ def test_prints_embed_key_and_generated_password(db):
     route = WidgetRoute.objects.get(tenant=tenant)
     assert f"embed key:  {route.embed_key}" in output
     assert "password:" in output
+    assert "backoffice: http://delta.localhost:8123/" in output  # where make run serves it
+
+
+def test_prints_the_https_address_in_production(db, settings):
+    settings.DEBUG = False
+    output = run("eta", "--name", "Eta", "--domain", "eta.example.com", "--owner-email", "e@x.test")
+    assert "backoffice: https://eta.example.com/" in output
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,9 @@ class Command(AppCommand):
             "--model", required=True, help="the provider's model id, e.g. llama3.1:8b"
         )
         parser.add_argument(
-            "--api-base", default="", help="server URL (Ollama default: http://127.0.0.1:11434)"
+            "--api-base",
+            default="",
+            help="server URL (Ollama's default: the OLLAMA_BASE_URL setting, http://127.0.0.1:11434)",
         )
         parser.add_argument(
             "--api-key-env", default="", help="name of the env variable holding the key"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import CommandParser
 
 from apps.core.commands import AppCommand
@@ -37,7 +38,12 @@ class Command(AppCommand):
         out = self.stdout
         out.write(self.style.SUCCESS(f"Created tenant '{created.tenant.slug}'"))
         out.write(f"  schema:     {created.tenant.schema_name}")
-        out.write(f"  backoffice: http://{created.domain.domain}/")
+        # make run serves plain HTTP on its port; production is HTTPS behind the proxy.
+        if settings.DEBUG:
+            url = f"http://{created.domain.domain}:{settings.DEV_SERVER_PORT}/"
+        else:
+            url = f"https://{created.domain.domain}/"
+        out.write(f"  backoffice: {url}")
         out.write(f"  owner:      {created.owner.email}")
         if created.generated_password:
             out.write(f"  password:   {created.generated_password}  (shown once)")
