@@ -43,14 +43,20 @@ def openai_error(
     )
 
 
-def _authenticate(request: HttpRequest) -> ApiKey | None:
+def _authenticate(request: HttpRequest) -> ApiKey | JsonResponse:
+    """The request's tenant API key, or the OpenAI-shaped error to answer: 401 for a missing
+    or unknown key, 403 for a key without the ``chat`` (or ``admin``) scope."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    api_key = api_key_resolve(token.strip())
-    if api_key is None or not ({"chat", "admin"} & set(api_key.scopes)):
-        return None
+    api_key = api_key_resolve(token.strip()) if scheme.lower() == "bearer" else None
+    if api_key is None:
+        return openai_error(
+            401, "Invalid or missing API key.", "invalid_api_key", "authentication_error"
+        )
+    if not {"chat", "admin"} & set(api_key.scopes):
+        return openai_error(
+            403, "This API key lacks the chat scope.", "permission_denied", "permission_error"
+        )
     api_key_touch(api_key=api_key)
     return api_key
 
@@ -243,10 +249,8 @@ async def models_view(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return openai_error(405, "Use GET.", "method_not_allowed")
     api_key = await sync_to_async(_authenticate)(request)
-    if api_key is None:
-        return openai_error(
-            401, "Invalid or missing API key.", "invalid_api_key", "authentication_error"
-        )
+    if isinstance(api_key, JsonResponse):
+        return api_key
     names = await acall_in_tenant(api_key.tenant, _models_for_tenant)
     created = int(api_key.tenant.created_at.timestamp())
     data = [
@@ -261,10 +265,8 @@ async def chat_completions_view(request: HttpRequest) -> HttpResponseBase:
     if request.method != "POST":
         return openai_error(405, "Use POST.", "method_not_allowed")
     api_key = await sync_to_async(_authenticate)(request)
-    if api_key is None:
-        return openai_error(
-            401, "Invalid or missing API key.", "invalid_api_key", "authentication_error"
-        )
+    if isinstance(api_key, JsonResponse):
+        return api_key
     if len(request.body) > MAX_BODY_BYTES:
         return openai_error(413, "The request body is too large.", "body_too_large")
     try:

@@ -145,6 +145,18 @@ def test_bad_key_unknown_model_and_bad_input_are_openai_errors(client, server_po
         client.chat.completions.create(model="chat", messages=[])
 
 
+def test_a_key_without_the_chat_scope_is_forbidden(server_port, engine_tenant):
+    read_only = api_key_create(tenant=engine_tenant, name="reader", scopes=["read"]).plaintext
+    reader = openai.OpenAI(
+        api_key=read_only, base_url=f"http://127.0.0.1:{server_port}/v1", max_retries=0
+    )
+    with pytest.raises(openai.PermissionDeniedError) as excinfo:
+        reader.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+    assert excinfo.value.code == "permission_denied"
+    with pytest.raises(openai.PermissionDeniedError):
+        reader.models.list()
+
+
 def test_a_key_only_sees_its_own_tenant(server_port, engine_tenant):
     from apps.tenants.models import Tenant
 
