@@ -125,8 +125,20 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         except AppError as exc:
             await self.send(
                 error_frame(
-                    "not_found" if exc.code == "not_found" else exc.code,
+                    exc.code,
                     exc.message,
+                    client_id=frame.get("client_id"),
+                    message_id=frame.get("message_id"),
+                )
+            )
+        except Exception:
+            # Anything unexpected: a coded frame and the socket stays open (the protocol's
+            # internal_error), the traceback only in the log.
+            logger.exception("Widget frame %s failed", kind)
+            await self.send(
+                error_frame(
+                    "internal_error",
+                    "Something went wrong.",
                     client_id=frame.get("client_id"),
                     message_id=frame.get("message_id"),
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache, wraps
 from pathlib import Path
@@ -31,6 +32,8 @@ from apps.widgets.limits import message_retry_after
 from apps.widgets.models import Widget
 from apps.widgets.security import identity_verify, origin_allowed
 from apps.widgets.turns import turn_start
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -153,6 +156,11 @@ def keyed(view: Callable[..., Any]) -> Callable[..., Any]:
             )
         except AppError as exc:
             response = error_body(exc.code, exc.message, exc.http_status)
+        except Exception:
+            # The protocol's answer to anything unexpected: a coded error, never a traceback
+            # (Django's HTML error page would not even be readable across origins).
+            logger.exception("Widget endpoint %s failed", request.path)
+            response = error_body("internal_error", "Something went wrong.", 500)
         return _cors(response, origin)
 
     return wrapper

@@ -166,6 +166,28 @@ async def test_feedback_is_saved_on_own_answers_only(widget, socket_for, engine_
     await stranger.close()
 
 
+async def test_an_unexpected_failure_is_a_coded_frame_and_the_socket_stays(
+    widget, socket_for, monkeypatch, caplog
+):
+    from apps.widgets import services
+
+    def broken(**kwargs):
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(services, "session_feedback", broken)
+    sock = await socket_for(widget["fast"].embed_key)
+    await sock.hello()
+    await sock.send(type="aichat.feedback", message_id="m-1", rating="up", comment="")
+    error = await sock.recv()
+    assert (error["type"], error["code"]) == ("aichat.error", "internal_error")
+    assert error["message_id"] == "m-1"
+    assert "secret detail" not in str(error)
+    assert "secret detail of a bug" in caplog.text  # the traceback goes to the log
+    await sock.send(type="aichat.ping")
+    assert await sock.recv() == {"type": "aichat.pong"}
+    await sock.close()
+
+
 async def test_another_session_cannot_resume_or_read_an_answer(widget, socket_for):
     owner = await socket_for(widget["fast"].embed_key)
     await owner.hello()

@@ -61,6 +61,20 @@ def test_config_refuses_other_origins_and_unknown_keys(client, widget):
     assert client.get("/widget/config?key=ek_nope", HTTP_ORIGIN=ORIGIN).status_code == 401
 
 
+def test_an_unexpected_failure_is_a_coded_json_error_with_cors(client, widget, monkeypatch):
+    from apps.widgets import selectors
+
+    def broken(widget):
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(selectors, "widget_public_config", broken)
+    response = client.get(f"/widget/config?key={widget['fast'].embed_key}", HTTP_ORIGIN=ORIGIN)
+    assert response.status_code == 500
+    assert response["Access-Control-Allow-Origin"] == ORIGIN  # the page can read why
+    assert response.json()["code"] == "internal_error"
+    assert "secret detail" not in response.content.decode()
+
+
 def test_preflight_allows_the_identity_header(client, widget):
     response = client.options(
         f"/widget/api/messages?key={widget['fast'].embed_key}&session_id=x",
