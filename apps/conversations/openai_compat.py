@@ -24,8 +24,7 @@ from apps.accounts.models import ApiKey
 from apps.accounts.selectors import api_key_resolve
 from apps.accounts.services import api_key_touch
 from apps.conversations.engine import TurnRunner
-from apps.conversations.models import Channel, Message, MessageStatus, Role
-from apps.conversations.services import TurnPlan, check_user_text, conversation_create
+from apps.conversations.services import TurnPlan, api_turn_store, check_user_text
 from apps.core.errors import AppError, InvalidInput, NotFound
 from apps.core.tenancy import acall_in_tenant
 from apps.llm.selectors import AssistantConfig, assistant_config, assistant_get, model_aliases
@@ -149,17 +148,9 @@ def api_turn_begin(*, body: dict[str, Any], api_key_name: str) -> TurnPlan:
         persist=store,
     )
     if store:
-        conversation = conversation_create(
-            channel=Channel.API, assistant=assistant, title=(text or api_key_name)[:80]
+        plan.conversation_id, plan.user_message_id, plan.reply_id = api_turn_store(
+            assistant=assistant, text=text, title=(text or api_key_name)[:80]
         )
-        plan.conversation_id = conversation.pk
-        if text:
-            plan.user_message_id = Message.objects.create(
-                conversation=conversation, role=Role.USER, content=text
-            ).pk
-        plan.reply_id = Message.objects.create(
-            conversation=conversation, role=Role.ASSISTANT, status=MessageStatus.STREAMING
-        ).pk
     else:
         plan.reply_id = uuid.uuid4()
     return plan

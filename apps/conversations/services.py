@@ -292,6 +292,22 @@ def turn_begin(*, conversation_id: Any, text: str, client_id: str = "") -> TurnP
     )
 
 
+def api_turn_store(*, assistant: Assistant | None, text: str, title: str) -> tuple[Any, Any, Any]:
+    """Store one OpenAI-compatible API request as a conversation: the last user message (when
+    there is one) and an empty streaming reply, all or nothing. Returns the three ids."""
+    with transaction.atomic():
+        conversation = conversation_create(channel=Channel.API, assistant=assistant, title=title)
+        user_message_id = (
+            Message.objects.create(conversation=conversation, role=Role.USER, content=text).pk
+            if text
+            else None
+        )
+        reply_id = Message.objects.create(
+            conversation=conversation, role=Role.ASSISTANT, status=MessageStatus.STREAMING
+        ).pk
+    return conversation.pk, user_message_id, reply_id
+
+
 _CHECKPOINT_SQL = """
     UPDATE conversations_message AS m
     SET content = v.content, seq = v.seq, updated_at = %s
