@@ -7,6 +7,7 @@ that is rolled back, and always starts and ends on the public schema.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -205,11 +206,11 @@ def server_process_env() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def server_port(django_db_setup, django_db_blocker) -> Iterator[int]:
-    """daphne serving config.asgi on the test database (committed session data only)."""
+@contextlib.contextmanager
+def daphne_server(**extra_env: str) -> Iterator[int]:
+    """daphne serving config.asgi on the test database (committed data only); yields its port."""
     port = free_port()
-    env = server_process_env()
+    env = {**server_process_env(), **extra_env}
     (BASE_DIR / "var").mkdir(exist_ok=True)
     log = open(BASE_DIR / "var" / f"e2e-daphne-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -238,7 +239,16 @@ def server_port(django_db_setup, django_db_blocker) -> Iterator[int]:
                 proc.kill()
                 pytest.fail(f"daphne did not start; see {log.name}")
             time.sleep(0.2)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def server_port(django_db_setup, django_db_blocker) -> Iterator[int]:
+    """daphne serving config.asgi on the test database (committed session data only)."""
+    with daphne_server() as port:
+        yield port

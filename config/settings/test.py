@@ -40,6 +40,8 @@ if env.str("TEST_DB_SUFFIX", default=""):
 # A server process started by the browser tests must use the test database pytest created.
 if env.str("TEST_SERVER_DATABASE_NAME", default=""):
     DATABASES["default"]["NAME"] = env.str("TEST_SERVER_DATABASE_NAME")
+    # Persistent connections as in production, for a test of how a server process keeps them.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("TEST_SERVER_CONN_MAX_AGE", default=0)
 # One Redis database for tests, and a per-run prefix so parallel runs never share keys.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/14")
 # A server process started by the tests passes its parent's prefix on, so both see one cache.
