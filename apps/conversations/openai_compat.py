@@ -10,12 +10,14 @@ Errors use OpenAI's shape, so the official clients raise their usual exceptions.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -81,24 +83,134 @@ def _models_for_tenant() -> list[str]:
     ]
 
 
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
+MAX_TOKENS_LIMIT = 1_000_000
+MAX_TOOLS = 128
+
+
+def _invalid(message: str, code: str) -> InvalidInput:
+    return InvalidInput(message, code=code)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_content(content: Any, index: int) -> None:
+    if content is None or isinstance(content, str):
+        return
+    if not isinstance(content, list) or not all(
+        isinstance(part, dict) and isinstance(part.get("type"), str) for part in content
+    ):
+        raise _invalid(
+            f"messages[{index}].content must be a string or a list of typed parts.",
+            "invalid_messages",
+        )
+    if any(part["type"] == "text" and not isinstance(part.get("text"), str) for part in content):
+        raise _invalid(f"messages[{index}]: a text part needs a string 'text'.", "invalid_messages")
+
+
+def _check_tools(tools: Any) -> None:
+    if not isinstance(tools, list) or len(tools) > MAX_TOOLS:
+        raise _invalid(f"'tools' must be a list of at most {MAX_TOOLS} tools.", "invalid_tools")
+    for index, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if (
+            not isinstance(function, dict)
+            or tool.get("type") != "function"
+            or not isinstance(function.get("name"), str)
+            or not TOOL_NAME.match(function["name"])
+            or not isinstance(function.get("parameters", {}), dict)
+            or not isinstance(function.get("description", ""), str)
+        ):
+            raise _invalid(
+                f"tools[{index}] must be a function with a name of letters, digits, '_' or "
+                "'-' (at most 64), and an object of parameters.",
+                "invalid_tools",
+            )
+
+
+def _check_tool_choice(choice: Any) -> None:
+    if choice in ("none", "auto", "required"):
+        return
+    function = choice.get("function") if isinstance(choice, dict) else None
+    if not (
+        isinstance(function, dict)
+        and choice.get("type") == "function"
+        and isinstance(function.get("name"), str)
+    ):
+        raise _invalid(
+            "'tool_choice' must be 'none', 'auto', 'required' or a function to call.",
+            "invalid_tool_choice",
+        )
+
+
+def _check_sampling(body: dict[str, Any]) -> None:
+    for name, (low, high) in RANGES.items():
+        value = body.get(name)
+        if value is not None and not (_is_number(value) and low <= value <= high):
+            raise _invalid(
+                f"'{name}' must be a number from {low:g} to {high:g}.", f"invalid_{name}"
+            )
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and not (
+        isinstance(max_tokens, int)
+        and not isinstance(max_tokens, bool)
+        and 1 <= max_tokens <= MAX_TOKENS_LIMIT
+    ):
+        raise _invalid(
+            f"'max_tokens' must be a whole number from 1 to {MAX_TOKENS_LIMIT:,}.",
+            "invalid_max_tokens",
+        )
+    if body.get("n") not in (None, 1):
+        raise _invalid("Only one choice per request is supported ('n': 1).", "unsupported_n")
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str)
+        or (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))
+    ):
+        raise _invalid("'stop' must be a string or a list of at most 4 strings.", "invalid_stop")
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise _invalid("'seed' must be a whole number.", "invalid_seed")
+
+
 def check_chat_request(body: Any) -> dict[str, Any]:
+    """The request body, checked field by field: anything a provider would refuse, or that
+    would break the answer half-way, is a 400 with a code before a turn begins."""
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object.", code="invalid_body")
     model = body.get("model")
     messages = body.get("messages")
     if not isinstance(model, str) or not model:
         raise InvalidInput("'model' is required.", code="missing_model")
-    if (
-        not isinstance(messages, list)
-        or not messages
-        or not all(isinstance(m, dict) and m.get("role") for m in messages)
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("'messages' must be a non-empty list of messages.", "invalid_messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise _invalid(
+                f"messages[{index}] needs a role: one of {', '.join(sorted(ROLES))}.",
+                "invalid_messages",
+            )
+        _check_content(message.get("content"), index)
+    if body.get("tools") is not None:
+        _check_tools(body["tools"])
+    if body.get("tool_choice") is not None:
+        _check_tool_choice(body["tool_choice"])
+    _check_sampling(body)
+    for flag in ("stream", "store"):
+        if body.get(flag) is not None and not isinstance(body[flag], bool):
+            raise _invalid(f"'{flag}' must be true or false.", f"invalid_{flag}")
+    options = body.get("stream_options")
+    if options is not None and not (
+        isinstance(options, dict) and isinstance(options.get("include_usage", False), bool)
     ):
-        raise InvalidInput(
-            "'messages' must be a non-empty list of messages with roles.", code="invalid_messages"
+        raise _invalid(
+            "'stream_options' must be an object such as {\"include_usage\": true}.",
+            "invalid_stream_options",
         )
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        raise InvalidInput("'tools' must be a list.", code="invalid_tools")
     return body
 
 
@@ -258,7 +370,11 @@ async def chat_completions_view(request: HttpRequest) -> HttpResponseBase:
     api_key = await sync_to_async(_authenticate)(request)
     if isinstance(api_key, JsonResponse):
         return api_key
-    if len(request.body) > MAX_BODY_BYTES:
+    try:
+        too_large = len(request.body) > MAX_BODY_BYTES
+    except RequestDataTooBig:  # over Django's own limit, which is checked first
+        too_large = True
+    if too_large:
         return openai_error(413, "The request body is too large.", "body_too_large")
     try:
         body = check_chat_request(json.loads(request.body or b"null"))

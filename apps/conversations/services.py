@@ -121,7 +121,8 @@ def _mark_dead_streams(rows: list[tuple[Any, ...]]) -> None:
 
 
 def check_user_text(text: str) -> str:
-    text = text.strip()
+    # NUL characters mean nothing in a chat message and PostgreSQL cannot store them.
+    text = text.replace("\x00", "").strip()
     if not text:
         raise InvalidInput("The message is empty.", code="empty_message")
     if len(text) > MAX_USER_MESSAGE_CHARS:

@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from apps.conversations.services import MAX_USER_MESSAGE_CHARS
+from apps.conversations.services import check_user_text
 from apps.core.errors import AppError
 from apps.core.ratelimit import hit
 from apps.core.tenancy import acall_in_tenant
@@ -156,7 +156,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             )
         self.visitor_id = identity.user_id
         session_id = frame.get("session_id")
-        session_id = session_id if isinstance(session_id, str) and len(session_id) <= 64 else None
+        session_id = session_id if selectors.is_session_id(session_id) else None
         welcome = await acall_in_tenant(
             self.tenant,
             selectors.session_welcome,
@@ -181,11 +181,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
                 )
             )
             return
-        if len(text) > MAX_USER_MESSAGE_CHARS:
-            await self.send(
-                error_frame("message_too_long", "The message is too long.", client_id=client_id)
-            )
-            return
+        text = check_user_text(text)  # before the session's conversation is created
         retry_after = await message_retry_after(
             tenant=self.tenant, widget=self.widget, session_id=self.session_id or "", ip=self.ip
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import QuerySet
@@ -50,6 +51,15 @@ def widget_public_config(widget: Widget) -> dict[str, Any]:
     }
 
 
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_session_id(value: Any) -> bool:
+    """Whether ``value`` can be a session id: the UUIDs the welcome hands out, or any token of
+    letters, digits, '-' and '_' up to 64 characters (nothing else is stored or looked up)."""
+    return isinstance(value, str) and SESSION_ID.fullmatch(value) is not None
+
+
 def session_conversation(
     *, widget: Widget, session_id: str, visitor_id: str | None
 ) -> Conversation | None:
@@ -57,7 +67,7 @@ def session_conversation(
 
     A conversation of a verified visitor is never opened by a page without that identity.
     """
-    if not session_id:
+    if not is_session_id(session_id):
         return None
     conversation = Conversation.objects.filter(widget=widget, visitor_session=session_id).first()
     if conversation is None:

@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.conversations.services import MAX_USER_MESSAGE_CHARS
+from apps.conversations.services import check_user_text
 from apps.core.errors import AppError, InvalidInput
 from apps.core.tenancy import acall_in_tenant
 from apps.tenants.models import Tenant
@@ -235,10 +235,10 @@ async def widget_message(request: HttpRequest, visitor: Visitor) -> HttpResponse
     if request.method != "POST":
         return error_body("bad_frame", "Use POST.", 405)
     body = _read_json(request)
-    session_id = str(request.GET.get("session_id") or body.get("session_id") or "")[:64]
+    session_id = request.GET.get("session_id") or body.get("session_id")
     client_id, text = body.get("client_id"), body.get("text")
     if (
-        not session_id
+        not selectors.is_session_id(session_id)
         or not isinstance(client_id, str)
         or not client_id
         or not isinstance(text, str)
@@ -246,8 +246,10 @@ async def widget_message(request: HttpRequest, visitor: Visitor) -> HttpResponse
         return error_body(
             "bad_frame", "A message needs session_id, client_id and text.", 400, client_id=client_id
         )
-    if len(text) > MAX_USER_MESSAGE_CHARS:
-        return error_body("message_too_long", "The message is too long.", 400, client_id=client_id)
+    try:
+        text = check_user_text(text)  # before the session's conversation is created
+    except InvalidInput as exc:
+        return error_body(exc.code, exc.message, 400, client_id=client_id)
     retry_after = await message_retry_after(
         tenant=visitor.tenant, widget=visitor.widget, session_id=session_id, ip=visitor.ip
     )

@@ -169,3 +169,75 @@ def test_a_key_only_sees_its_own_tenant(server_port, engine_tenant):
     assert {m.id for m in alpha.models.list()} == set()  # alpha configured no model
     with pytest.raises(openai.NotFoundError):
         alpha.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+
+
+GOOD = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]},
+            "invalid_messages",
+        ),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, "invalid_messages"),
+        ({"messages": [{"role": "user", "content": 42}]}, "invalid_messages"),
+        ({"temperature": "hot"}, "invalid_temperature"),
+        ({"temperature": -3}, "invalid_temperature"),
+        ({"top_p": [1]}, "invalid_top_p"),
+        ({"max_tokens": -5}, "invalid_max_tokens"),
+        ({"max_tokens": 1e308}, "invalid_max_tokens"),
+        ({"n": 3}, "unsupported_n"),
+        ({"stop": {"a": 1}}, "invalid_stop"),
+        ({"seed": "x"}, "invalid_seed"),
+        ({"tool_choice": "bogus"}, "invalid_tool_choice"),
+        ({"tools": [1]}, "invalid_tools"),
+        ({"tools": [{"type": "function"}]}, "invalid_tools"),
+        ({"tools": [{"type": "function", "function": {"name": "has space"}}]}, "invalid_tools"),
+        ({"stream": "yes"}, "invalid_stream"),
+        ({"store": "no"}, "invalid_store"),
+        ({"stream": True, "stream_options": "x"}, "invalid_stream_options"),
+    ],
+)
+def test_bad_fields_are_refused_before_a_turn_begins(
+    server_port, api_key, engine_tenant, change, code
+):
+    import httpx
+
+    with tenant_context(engine_tenant):
+        before = Conversation.objects.count()
+    response = httpx.post(
+        f"http://127.0.0.1:{server_port}/v1/chat/completions",
+        json={**GOOD, **change},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=10,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == code
+    with tenant_context(engine_tenant):
+        assert Conversation.objects.count() == before  # nothing stored
+
+
+def test_nul_characters_are_dropped_from_the_stored_question(client, engine_tenant):
+    completion = client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "null\x00byte"}]
+    )
+    assert completion.choices[0].finish_reason == "stop"
+    with tenant_context(engine_tenant):
+        from apps.conversations.models import Message
+
+        assert Message.objects.filter(content="nullbyte", role="user").exists()
+
+
+def test_a_body_over_djangos_own_limit_is_a_coded_413(server_port, api_key):
+    import httpx
+
+    response = httpx.post(
+        f"http://127.0.0.1:{server_port}/v1/chat/completions",
+        content=b'{"model": "chat", "messages": [], "pad": "' + b"x" * 3_000_000 + b'"}',
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"

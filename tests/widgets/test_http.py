@@ -207,3 +207,34 @@ def test_origin_rules_accept_real_origins(rule):
     from apps.widgets.security import check_origin_rule
 
     assert check_origin_rule(rule) == rule
+
+
+@pytest.mark.parametrize(
+    ("session_id", "text", "code"),
+    [
+        ("bad\x00session", "hello", "bad_frame"),
+        ("a" * 65, "hello", "bad_frame"),
+        ("s-empty", " \x00 ", "empty_message"),
+        ("s-long", "x" * 9000, "message_too_long"),
+    ],
+)
+def test_bad_sessions_and_texts_are_400s_that_store_nothing(
+    client, widget, engine_tenant, session_id, text, code
+):
+    from django_tenants.utils import tenant_context
+
+    from apps.conversations.models import Conversation
+
+    with tenant_context(engine_tenant):
+        before = Conversation.objects.count()
+    response = client.post(
+        f"/widget/api/messages?key={widget['fast'].embed_key}",
+        data=json.dumps({"session_id": session_id, "client_id": "c-1", "text": text}),
+        content_type="application/json",
+        HTTP_ORIGIN=ORIGIN,
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert response.json()["client_id"] == "c-1"
+    with tenant_context(engine_tenant):
+        assert Conversation.objects.count() == before  # no empty conversation left behind
