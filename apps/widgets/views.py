@@ -238,7 +238,8 @@ async def widget_message(request: HttpRequest, visitor: Visitor) -> HttpResponse
     session_id = request.GET.get("session_id") or body.get("session_id")
     client_id, text = body.get("client_id"), body.get("text")
     if (
-        not selectors.is_session_id(session_id)
+        not isinstance(session_id, str)
+        or not selectors.is_session_id(session_id)
         or not isinstance(client_id, str)
         or not client_id
         or not isinstance(text, str)
