@@ -31,11 +31,31 @@ def platform_home(request: HttpRequest) -> HttpResponse:
     return render(request, "core/platform_home.html")
 
 
+def api_error(request: HttpRequest, status: int, code: str, message: str) -> JsonResponse | None:
+    """The JSON error body for a request to one of the APIs, in that API's own shape, or None
+    for a page (which gets the HTML error page). Programs never get an HTML error."""
+    path = request.path
+    if path.startswith("/v1/"):  # OpenAI's shape, which the official clients parse
+        type_ = "invalid_request_error" if status < 500 else "api_error"
+        error = {"message": message, "type": type_, "param": None, "code": code}
+        return JsonResponse({"error": error}, status=status)
+    if path.startswith("/api/"):
+        return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    if path.startswith("/widget/api/"):
+        frame = {"type": "aichat.error", "code": code, "message": message, "retry_after": None}
+        return JsonResponse({**frame, "client_id": None, "message_id": None}, status=status)
+    return None
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "errors/404.html", status=404)
+    return api_error(request, 404, "not_found", "Nothing here.") or render(
+        request, "errors/404.html", status=404
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     # Render without context processors that could themselves fail.
     connection.close_if_unusable_or_obsolete()
-    return render(request, "errors/500.html", status=500)
+    return api_error(request, 500, "internal_error", "Something went wrong on our side.") or (
+        render(request, "errors/500.html", status=500)
+    )

@@ -28,7 +28,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,6 +35,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from apps.core.errors import NotFound
+from apps.core.pagination import ApiPagination
 from apps.knowledge.models import KnowledgeBase
 from apps.llm import services
 from apps.llm.models import Assistant, ModelDeployment, Provider, ProviderKind
@@ -92,7 +92,7 @@ def model_errors_as_validation() -> Iterator[None]:
 def paginated(
     request: Request, view: APIView, queryset: QuerySet[Any], serializer: type
 ) -> Response:
-    paginator = LimitOffsetPagination()
+    paginator = ApiPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer(page, many=True).data)
 

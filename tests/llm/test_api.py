@@ -211,6 +211,36 @@ def test_models_list_paginates(writer, ollama_a, tenant_a):
     assert len(rest["results"]) == 2 and rest["next"] is None
 
 
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("limit=abc", 400, "invalid_input"),
+        ("limit=-1", 400, "invalid_input"),
+        ("offset=1.5", 400, "invalid_input"),
+        ("alias=%00", 400, "invalid_query"),
+        ("limit=99999999999999999999", 200, None),  # capped, not a database error
+        ("offset=99999999999999999999", 200, None),  # past the end: an empty page
+    ],
+)
+def test_list_parameters_out_of_range_are_400s_or_capped(writer, ollama_a, query, status, code):
+    response = writer.get(f"/models/?{query}")
+    assert response.status_code == status, response.json_body
+    if code:
+        assert response.json_body["error"]["code"] == code
+    else:
+        assert len(response.json_body["results"]) <= 500
+
+
+def test_unknown_api_addresses_are_json_404s(writer):
+    assert writer.get("/nope/").json_body == {
+        "error": {"code": "not_found", "message": "Nothing here."}
+    }
+    openai = Client(HTTP_HOST="localhost").get("/v1/embeddings")
+    assert openai.status_code == 404
+    assert openai.json()["error"]["code"] == "not_found"  # OpenAI's shape
+    assert Client(HTTP_HOST="localhost").get("/nope/").status_code == 404  # pages: HTML
+
+
 # --- Assistants ---------------------------------------------------------------------------------
 
 
