@@ -84,7 +84,7 @@ def _models_for_tenant() -> list[str]:
 
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
 MAX_TOKENS_LIMIT = 1_000_000
 MAX_TOOLS = 128
@@ -121,7 +121,7 @@ def _check_tools(tools: Any) -> None:
             not isinstance(function, dict)
             or tool.get("type") != "function"
             or not isinstance(function.get("name"), str)
-            or not TOOL_NAME.match(function["name"])
+            or not TOOL_NAME.fullmatch(function["name"])
             or not isinstance(function.get("parameters", {}), dict)
             or not isinstance(function.get("description", ""), str)
         ):
