@@ -26,6 +26,7 @@ from apps.conversations.checkpoints import Checkpointer, checkpointer
 from apps.conversations.models import MessageStatus
 from apps.conversations.services import TurnOutcome, TurnPlan
 from apps.core.tenancy import acall_in_tenant
+from apps.core.text import clean
 from apps.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -361,7 +362,7 @@ class TurnRunner:
                         tool_buffer.add(delta.tool_calls)
                     text = getattr(delta, "content", None)
                     if text and "\x00" in text:  # PostgreSQL cannot store NUL characters
-                        text = text.replace("\x00", "")
+                        text = clean(text)
                     if text:
                         if outcome.ttft_ms is None:
                             outcome.ttft_ms = int((time.perf_counter() - started) * 1000)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.conversations.models import Channel, Conversation, Message, MessageStatus, Rating, Role
 from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.core.text import clean
 from apps.llm.models import Assistant
 from apps.llm.selectors import AssistantConfig
 
@@ -121,8 +122,7 @@ def _mark_dead_streams(rows: list[tuple[Any, ...]]) -> None:
 
 
 def check_user_text(text: str) -> str:
-    # NUL characters mean nothing in a chat message and PostgreSQL cannot store them.
-    text = text.replace("\x00", "").strip()
+    text = clean(text).strip()  # no NUL or lone surrogate: PostgreSQL could not store them
     if not text:
         raise InvalidInput("The message is empty.", code="empty_message")
     if len(text) > MAX_USER_MESSAGE_CHARS:
@@ -406,6 +406,6 @@ def message_rate(*, message: Message, rating: str, comment: str = "") -> Message
     if rating not in Rating.values:
         raise InvalidInput("A rating is 'up' or 'down'.", code="invalid_rating")
     message.rating = rating
-    message.rating_comment = comment.strip()[:2000]
+    message.rating_comment = clean(comment).strip()[:2000]
     message.save(update_fields=["rating", "rating_comment", "updated_at"])
     return message

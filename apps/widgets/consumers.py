@@ -21,6 +21,7 @@ from apps.conversations.services import check_user_text
 from apps.core.errors import AppError
 from apps.core.ratelimit import hit
 from apps.core.tenancy import acall_in_tenant
+from apps.core.text import is_clean
 from apps.widgets import selectors, services, streams
 from apps.widgets.limits import message_retry_after
 from apps.widgets.security import identity_verify, origin_allowed
@@ -107,6 +108,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             frame = json.loads(raw)
             kind = frame["type"]
         except (ValueError, KeyError, TypeError):
+            kind = None
+        if not isinstance(kind, str):
             await self.send(error_frame("bad_frame", "Frames are JSON objects with a type."))
             return
         handler = {
@@ -173,6 +176,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             not isinstance(client_id, str)
             or not client_id
             or len(client_id) > 64
+            or not is_clean(client_id)
             or not isinstance(text, str)
         ):
             await self.send(

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from apps.core.text import is_clean
 from apps.widgets.models import Widget
 
 logger = logging.getLogger(__name__)
@@ -118,9 +119,14 @@ def identity_verify(widget: Widget, identity: Any) -> IdentityCheck:
         if isinstance(issued, int | float) and claims["exp"] - issued > MAX_TOKEN_LIFETIME_SECONDS:
             logger.info("Widget %s: rejected identity token with a lifetime over 24 h", widget.pk)
             return IdentityCheck(None, True)
-        return IdentityCheck(str(claims["sub"])[:255], True)
+        subject = str(claims["sub"])
+        if not is_clean(subject):
+            return IdentityCheck(None, True)
+        return IdentityCheck(subject[:255], True)
     user_id, signature = identity.get("user_id"), identity.get("signature")
     if not isinstance(user_id, str | int) or not isinstance(signature, str) or not str(user_id):
+        return IdentityCheck(None, True)
+    if not is_clean(str(user_id)) or not is_clean(signature):
         return IdentityCheck(None, True)
     expected = identity_sign(widget, str(user_id))
     if hmac.compare_digest(expected, signature.lower()):

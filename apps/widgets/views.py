@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.conversations.services import check_user_text
 from apps.core.errors import AppError, InvalidInput
 from apps.core.tenancy import acall_in_tenant
+from apps.core.text import is_clean
 from apps.tenants.models import Tenant
 from apps.widgets import selectors, services, streams
 from apps.widgets.limits import message_retry_after
@@ -242,6 +243,8 @@ async def widget_message(request: HttpRequest, visitor: Visitor) -> HttpResponse
         or not selectors.is_session_id(session_id)
         or not isinstance(client_id, str)
         or not client_id
+        or len(client_id) > 64
+        or not is_clean(client_id)
         or not isinstance(text, str)
     ):
         return error_body(

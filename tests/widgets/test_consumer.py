@@ -319,3 +319,32 @@ async def test_ping_pong(widget, socket_for):
     await sock.hello()
     await sock.send(type="aichat.ping")
     assert await sock.recv() == {"type": "aichat.pong"}
+
+
+async def test_hostile_frames_get_coded_answers_and_store_nothing(
+    widget, socket_for, engine_tenant
+):
+    sock = await socket_for(widget["fast"].embed_key)
+    await sock.send(type=["aichat.ping"])  # a type that is not a string
+    assert (await sock.recv())["code"] == "bad_frame"
+    # An identity that cannot be a user id (a lone surrogate): anonymous, and said so.
+    await sock.send(type="aichat.hello", identity={"user_id": "\ud800", "signature": "x"})
+    assert (await sock.recv())["code"] == "invalid_identity"
+    assert (await sock.recv())["type"] == "aichat.welcome"
+    before = await in_tenant(engine_tenant, Conversation.objects.count)
+    await sock.send(type="aichat.message", client_id="c\x00", text="hi")
+    assert (await sock.recv())["code"] == "bad_frame"
+    await sock.send(type="aichat.message", client_id="c-2", text=" \x00 ")
+    assert (await sock.recv())["code"] == "empty_message"
+    assert await in_tenant(engine_tenant, Conversation.objects.count) == before
+    # A lone surrogate in the text is replaced, and the question is answered.
+    accepted = await sock.ask("odd \ud800 text", client_id="c-3")
+    assert accepted["type"] == "aichat.accepted"
+    assert (await sock.until_done())[-1]["status"] == "complete"
+    stored = await in_tenant(
+        engine_tenant, lambda: Message.objects.get(pk=accepted["message_id"]).content
+    )
+    assert stored == "odd \ufffd text"
+    await sock.send(type="aichat.ping")
+    assert await sock.recv() == {"type": "aichat.pong"}
+    await sock.close()
