@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+READ_TIMEOUT_SECONDS = 30.0
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object] = weakref.WeakKeyDictionary()
 
 
@@ -31,6 +32,10 @@ def async_redis() -> Any:
             decode_responses=True,
             max_connections=settings.REDIS_ASYNC_MAX_CONNECTIONS,
             timeout=10,
+            # Longer than the longest blocking read (the widget streams' 15 s XREAD): redis-py's
+            # default of 5 s cut every quiet read short, so a follower never reached the check
+            # that finishes an answer whose generator died.
+            socket_timeout=READ_TIMEOUT_SECONDS,
         )
         client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client

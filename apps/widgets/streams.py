@@ -28,6 +28,7 @@ LOCAL_TTL_SECONDS = 60  # with Redis: how long a finished answer's frames stay i
 STOP_CHECK_SECONDS = 0.25  # a streaming answer reads the stop flag at most this often
 STOP_TTL_SECONDS = 600
 KEEPALIVE_SECONDS = 15.0
+MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ async def follow(
             yield frame
         return
     name = key("answer", reply_id)
-    last = f"0-{after_seq}"
+    last = f"0-{min(after_seq, MAX_SEQ)}"  # entry ids are 64-bit
     if not await client.exists(name):
         known = await state()
         if known is None:
@@ -138,6 +139,14 @@ async def follow(
         if known.status != "streaming" or not known.alive:
             yield _done(reply_id, known)
             return
+    if after_seq > 0:
+        # A resume from the answer's end (or past it) gets the done frame at once.
+        tail = await client.xrevrange(name, count=1)
+        if tail:
+            frame = json.loads(tail[0][1]["f"])
+            if frame["type"] == "aichat.done" and frame["seq"] <= after_seq:
+                yield frame
+                return
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -183,12 +192,13 @@ async def _follow_memory(
         while index < len(stream.frames):
             frame = stream.frames[index]
             index += 1
+            if frame["type"] == "aichat.done":
+                yield frame  # even to a follower that asked from past the end: it must end
+                return
             if frame["seq"] <= position:
                 continue
             position = frame["seq"]
             yield frame
-            if frame["type"] == "aichat.done":
-                return
         # The generator is in this process and always ends with "done" (turns._drive), so
         # there is no silence to watch for here, and no timer per frame.
         await stream.changed.wait()

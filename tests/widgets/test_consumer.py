@@ -348,3 +348,20 @@ async def test_hostile_frames_get_coded_answers_and_store_nothing(
     await sock.send(type="aichat.ping")
     assert await sock.recv() == {"type": "aichat.pong"}
     await sock.close()
+
+
+@pytest.mark.parametrize("node", ["same node", "another node"])
+async def test_a_resume_from_past_the_end_gets_done_at_once(widget, socket_for, monkeypatch, node):
+    from apps.widgets import streams
+
+    sock = await socket_for(widget["fast"].embed_key)
+    await sock.hello()
+    accepted = await sock.ask("Short one")
+    frames = await sock.until_done()
+    if node == "another node":
+        monkeypatch.setattr(streams, "_memory", {})  # from Redis
+    for after_seq in (frames[-1]["seq"], 9999, 10**30):
+        await sock.send(type="aichat.resume", message_id=accepted["reply_id"], after_seq=after_seq)
+        done = await sock.recv(timeout=5)  # the protocol: at least the done frame
+        assert (done["type"], done["status"]) == ("aichat.done", "complete")
+    await sock.close()
