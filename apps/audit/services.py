@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.audit.models import AuditEvent
+from apps.core.text import storable_json
 
 
 def audit_record(
@@ -26,7 +27,9 @@ def audit_record(
         object_id=str(object_id),
         ip_address=ip_address,
         user_agent=user_agent[:300],
-        data=data or {},
+        # What a tool was called with comes from a model or a form: keep the row storable,
+        # or the event would be lost (a NUL or NaN in the arguments failed the insert).
+        data=storable_json(data or {}),
     )
     event.full_clean()
     event.save()

@@ -226,7 +226,7 @@ def conversations_matching(filters: ConversationFilters) -> ConversationQuery:
     conversations = Conversation.objects.filter(last_message_at__isnull=False)
     if filters.since:
         conversations = conversations.filter(last_message_at__gte=_day_start(filters.since))
-    if filters.until:
+    if filters.until and filters.until < date.max:  # until the last day there is: no bound
         conversations = conversations.filter(
             last_message_at__lt=_day_start(filters.until + timedelta(days=1))
         )

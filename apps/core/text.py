@@ -3,6 +3,9 @@ UTF-16 surrogate (which JSON can carry as an escape) cannot be encoded as UTF-8 
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 
 def is_clean(value: str) -> bool:
     """Whether ``value`` can be stored as it is (no NUL, no lone surrogate)."""
@@ -22,3 +25,30 @@ def clean(value: str) -> str:
     return "".join(
         "\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in value if char != "\x00"
     )
+
+
+def storable_json(value: Any) -> Any:
+    """A copy of a JSON-like value that PostgreSQL's jsonb accepts: strings (keys too) cleaned,
+    NaN and infinities as None (jsonb has no such numbers)."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {clean(str(key)): storable_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(item) for item in value]
+    return value
+
+
+def json_is_storable(value: Any) -> bool:
+    """Whether ``storable_json(value)`` would change nothing."""
+    if isinstance(value, str):
+        return is_clean(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(is_clean(str(k)) and json_is_storable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(json_is_storable(item) for item in value)
+    return True

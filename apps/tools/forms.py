@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from apps.core.text import json_is_storable
 from apps.llm.models import Assistant
 from apps.tools.models import HttpMethod
 
@@ -21,9 +22,14 @@ class JsonField(forms.CharField):
         if not text:
             return None
         try:
-            return json.loads(text)
-        except ValueError:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
             raise forms.ValidationError("Enter valid JSON.") from None
+        if not json_is_storable(value):
+            raise forms.ValidationError(
+                "Enter valid JSON without NaN, Infinity or NUL characters (\\u0000)."
+            )
+        return value
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, dict | list):
