@@ -50,9 +50,21 @@ class UrlForm(forms.Form):
     max_pages = forms.IntegerField(min_value=1, max_value=10_000, initial=50, label="Page limit")
 
 
+# Pasted text travels in the form's body, which Django caps (DATA_UPLOAD_MAX_MEMORY_SIZE, 10 MB);
+# longer texts are uploaded as files.
+MAX_PASTED_CHARS = 2_000_000
+
+
 class TextForm(forms.Form):
     title = forms.CharField(max_length=300)
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=MAX_PASTED_CHARS,
+        error_messages={
+            "max_length": "Paste at most 2,000,000 characters here; upload a longer text as a "
+            "file (%(show_value)s characters pasted)."
+        },
+    )
 
 
 class QuestionForm(forms.Form):

@@ -439,6 +439,10 @@ MEDIA_URL = "/media/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- API ----------------------------------------------------------------------------------------
+# Largest request body outside file uploads (forms, JSON): pasted knowledge texts up to 2,000,000
+# characters fit; the chat APIs cap their own bodies lower.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",

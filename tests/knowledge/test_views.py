@@ -140,3 +140,15 @@ def test_other_tenants_members_get_404(handbook, seeded):
     client.force_login(seeded["beta"].owner)
     assert client.get(f"/knowledge/{handbook.pk}/").status_code == 404
     assert client.get("/knowledge/").status_code == 404
+
+
+def test_a_paste_over_the_limit_is_a_form_error_that_keeps_the_text(client_as, handbook, tenant_a):
+    client = client_as(Role.ADMIN)
+    text = "word " * 540_000  # 2.7 MB: over Django's default body cap of 2.5 MB
+    response = client.post(f"/knowledge/{handbook.pk}/text/", {"title": "Long", "text": text})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "upload a longer text as a file" in page
+    assert "word word word" in page  # what was pasted is still in the form
+    with tenant_context(tenant_a):
+        assert Source.objects.filter(knowledge_base=handbook).count() == 1  # nothing added
