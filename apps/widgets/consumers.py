@@ -100,6 +100,8 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             client_id = None
             with contextlib.suppress(ValueError, AttributeError):
                 client_id = json.loads(raw).get("client_id")
+            if not isinstance(client_id, str) or len(client_id) > 64:
+                client_id = None  # echo back an id, never whatever the frame carried
             await self.send(
                 error_frame("frame_too_large", "Frames are limited to 16 KiB.", client_id=client_id)
             )

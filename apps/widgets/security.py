@@ -24,10 +24,10 @@ MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
 def _parts(origin: str) -> tuple[str, str, int] | None:
     try:
         parsed = urlsplit(origin.strip().lower())
-        port = parsed.port or DEFAULT_PORTS.get(parsed.scheme)
+        port = parsed.port if parsed.port is not None else DEFAULT_PORTS.get(parsed.scheme)
     except ValueError:
         return None
-    if parsed.scheme not in DEFAULT_PORTS or not parsed.hostname or port is None:
+    if parsed.scheme not in DEFAULT_PORTS or not parsed.hostname or not port:  # port 0: none
         return None
     if parsed.path not in ("", "/") or parsed.query or parsed.username:
         return None

@@ -227,6 +227,9 @@ async def test_frames_over_16_kib_are_refused(widget, socket_for):
     await sock.send(type="aichat.message", client_id="big", text="x" * 17000)
     error = await sock.recv()
     assert (error["code"], error["client_id"]) == ("frame_too_large", "big")
+    await sock.send(type="aichat.message", client_id={"any": "y" * 17000}, text="x")
+    error = await sock.recv()
+    assert (error["code"], error["client_id"]) == ("frame_too_large", None)  # not echoed
 
 
 @pytest.mark.parametrize("raw", ["not json", '{"no": "type"}', '{"type": "aichat.nope"}'])

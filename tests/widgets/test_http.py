@@ -185,6 +185,7 @@ def test_same_origin_requests_without_an_origin_header_use_the_host(
         "https://ex_ample.com",
         "ftp://x.com",
         "https://x.com/path",
+        "https://example.com:0",  # was taken for port 443
     ],
 )
 def test_origin_rules_are_strict(rule):
