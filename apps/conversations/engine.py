@@ -361,8 +361,8 @@ class TurnRunner:
                     if getattr(delta, "tool_calls", None):
                         tool_buffer.add(delta.tool_calls)
                     text = getattr(delta, "content", None)
-                    if text and "\x00" in text:  # PostgreSQL cannot store NUL characters
-                        text = clean(text)
+                    if text:
+                        text = clean(text)  # storable: no NUL, no lone surrogate
                     if text:
                         if outcome.ttft_ms is None:
                             outcome.ttft_ms = int((time.perf_counter() - started) * 1000)

@@ -98,6 +98,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_content(content: Any, index: int) -> None:
     if content is None or isinstance(content, str):
         return
@@ -156,9 +160,7 @@ def _check_sampling(body: dict[str, Any]) -> None:
             )
     max_tokens = body.get("max_tokens")
     if max_tokens is not None and not (
-        isinstance(max_tokens, int)
-        and not isinstance(max_tokens, bool)
-        and 1 <= max_tokens <= MAX_TOKENS_LIMIT
+        _is_whole(max_tokens) and 1 <= max_tokens <= MAX_TOKENS_LIMIT
     ):
         raise _invalid(
             f"'max_tokens' must be a whole number from 1 to {MAX_TOKENS_LIMIT:,}.",
@@ -173,7 +175,7 @@ def _check_sampling(body: dict[str, Any]) -> None:
     ):
         raise _invalid("'stop' must be a string or a list of at most 4 strings.", "invalid_stop")
     seed = body.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+    if seed is not None and not _is_whole(seed):
         raise _invalid("'seed' must be a whole number.", "invalid_seed")
 
 

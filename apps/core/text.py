@@ -42,13 +42,5 @@ def storable_json(value: Any) -> Any:
 
 
 def json_is_storable(value: Any) -> bool:
-    """Whether ``storable_json(value)`` would change nothing."""
-    if isinstance(value, str):
-        return is_clean(value)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(is_clean(str(k)) and json_is_storable(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(json_is_storable(item) for item in value)
-    return True
+    """Whether ``storable_json(value)`` would change nothing (NaN, unequal to itself, changes)."""
+    return bool(storable_json(value) == value)

@@ -42,8 +42,9 @@ def api_error(request: HttpRequest, status: int, code: str, message: str) -> Jso
     if path.startswith("/api/"):
         return JsonResponse({"error": {"code": code, "message": message}}, status=status)
     if path.startswith("/widget/api/"):
-        frame = {"type": "aichat.error", "code": code, "message": message, "retry_after": None}
-        return JsonResponse({**frame, "client_id": None, "message_id": None}, status=status)
+        from apps.widgets.protocol import error_payload  # the widget protocol's own shape
+
+        return JsonResponse(error_payload(code, message), status=status)
     return None
 
 

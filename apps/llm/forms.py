@@ -63,8 +63,7 @@ class ProviderForm(forms.Form):
     api_base = forms.CharField(
         max_length=200,
         required=False,
-        label="Base URL",
-        help_text="vLLM: http://gpu-1.lan:8000/v1.",
+        label="Base URL",  # help_text: set per instance, from OLLAMA_BASE_URL
     )
     api_key = forms.CharField(
         required=False,

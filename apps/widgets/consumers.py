@@ -21,9 +21,9 @@ from apps.conversations.services import check_user_text
 from apps.core.errors import AppError
 from apps.core.ratelimit import hit
 from apps.core.tenancy import acall_in_tenant
-from apps.core.text import is_clean
 from apps.widgets import selectors, services, streams
 from apps.widgets.limits import message_retry_after
+from apps.widgets.protocol import error_payload
 from apps.widgets.security import identity_verify, origin_allowed
 from apps.widgets.turns import turn_start
 
@@ -36,16 +36,7 @@ CLOSE_RATE_LIMITED = 4429
 
 
 def error_frame(code: str, message: str, **extra: Any) -> str:
-    return json.dumps(
-        {
-            "type": "aichat.error",
-            "code": code,
-            "message": message,
-            "retry_after": extra.get("retry_after"),
-            "client_id": extra.get("client_id"),
-            "message_id": extra.get("message_id"),
-        }
-    )
+    return json.dumps(error_payload(code, message, **extra))
 
 
 def client_ip(scope: dict[str, Any]) -> str:
@@ -100,7 +91,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
             client_id = None
             with contextlib.suppress(ValueError, AttributeError):
                 client_id = json.loads(raw).get("client_id")
-            if not isinstance(client_id, str) or len(client_id) > 64:
+            if not selectors.is_client_id(client_id):
                 client_id = None  # echo back an id, never whatever the frame carried
             await self.send(
                 error_frame("frame_too_large", "Frames are limited to 16 KiB.", client_id=client_id)
@@ -174,13 +165,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         client_id, text = frame.get("client_id"), frame.get("text")
-        if (
-            not isinstance(client_id, str)
-            or not client_id
-            or len(client_id) > 64
-            or not is_clean(client_id)
-            or not isinstance(text, str)
-        ):
+        if not selectors.is_client_id(client_id) or not isinstance(text, str):
             await self.send(
                 error_frame(
                     "bad_frame", "A message needs a client_id and text.", client_id=client_id

@@ -126,7 +126,7 @@ def identity_verify(widget: Widget, identity: Any) -> IdentityCheck:
     user_id, signature = identity.get("user_id"), identity.get("signature")
     if not isinstance(user_id, str | int) or not isinstance(signature, str) or not str(user_id):
         return IdentityCheck(None, True)
-    if not is_clean(str(user_id)) or not is_clean(signature):
+    if not is_clean(str(user_id)) or not signature.isascii():  # compare_digest needs ASCII
         return IdentityCheck(None, True)
     expected = identity_sign(widget, str(user_id))
     if hmac.compare_digest(expected, signature.lower()):

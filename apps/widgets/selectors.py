@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.db.models import QuerySet
 from django_tenants.utils import tenant_context
 
 from apps.conversations.models import Conversation, Message, MessageStatus, Role
+from apps.core.text import is_clean
 from apps.tenants.models import Tenant, WidgetRoute
 from apps.widgets.models import Widget
 from apps.widgets.streams import ReplyState
@@ -54,10 +55,16 @@ def widget_public_config(widget: Widget) -> dict[str, Any]:
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def is_session_id(value: Any) -> bool:
+def is_session_id(value: Any) -> TypeGuard[str]:
     """Whether ``value`` can be a session id: the UUIDs the welcome hands out, or any token of
     letters, digits, '-' and '_' up to 64 characters (nothing else is stored or looked up)."""
     return isinstance(value, str) and SESSION_ID.fullmatch(value) is not None
+
+
+def is_client_id(value: Any) -> TypeGuard[str]:
+    """Whether ``value`` can be a message's client_id: a storable string of 1 to 64 characters
+    (the page makes them up, so anything else is refused rather than stored)."""
+    return isinstance(value, str) and 0 < len(value) <= 64 and is_clean(value)
 
 
 def session_conversation(

@@ -26,11 +26,11 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.conversations.services import check_user_text
 from apps.core.errors import AppError, InvalidInput
 from apps.core.tenancy import acall_in_tenant
-from apps.core.text import is_clean
 from apps.tenants.models import Tenant
 from apps.widgets import selectors, services, streams
 from apps.widgets.limits import message_retry_after
 from apps.widgets.models import Widget
+from apps.widgets.protocol import error_payload
 from apps.widgets.security import identity_verify, origin_allowed
 from apps.widgets.turns import turn_start
 
@@ -83,16 +83,7 @@ def widget_script(request: HttpRequest, digest: str | None = None) -> HttpRespon
 
 # --- keyed, cross-origin endpoints ----------------------------------------------------------------
 def error_body(code: str, message: str, status: int, **extra: Any) -> JsonResponse:
-    frame = {
-        "type": "aichat.error",
-        "code": code,
-        "message": message,
-        "retry_after": None,
-        "client_id": None,
-        "message_id": None,
-    }
-    frame.update(extra)
-    return JsonResponse(frame, status=status)
+    return JsonResponse(error_payload(code, message, **extra), status=status)
 
 
 def _cors(response: HttpResponseBase, origin: str | None) -> HttpResponseBase:
@@ -239,12 +230,8 @@ async def widget_message(request: HttpRequest, visitor: Visitor) -> HttpResponse
     session_id = request.GET.get("session_id") or body.get("session_id")
     client_id, text = body.get("client_id"), body.get("text")
     if (
-        not isinstance(session_id, str)
-        or not selectors.is_session_id(session_id)
-        or not isinstance(client_id, str)
-        or not client_id
-        or len(client_id) > 64
-        or not is_clean(client_id)
+        not selectors.is_session_id(session_id)
+        or not selectors.is_client_id(client_id)
         or not isinstance(text, str)
     ):
         return error_body(

@@ -334,6 +334,10 @@ async def test_hostile_frames_get_coded_answers_and_store_nothing(
     await sock.send(type="aichat.hello", identity={"user_id": "\ud800", "signature": "x"})
     assert (await sock.recv())["code"] == "invalid_identity"
     assert (await sock.recv())["type"] == "aichat.welcome"
+    # A signature that is not even ASCII (hmac.compare_digest refuses such strings).
+    await sock.send(type="aichat.hello", identity={"user_id": "42", "signature": "é"})
+    assert (await sock.recv())["code"] == "invalid_identity"
+    assert (await sock.recv())["type"] == "aichat.welcome"
     before = await in_tenant(engine_tenant, Conversation.objects.count)
     await sock.send(type="aichat.message", client_id="c\x00", text="hi")
     assert (await sock.recv())["code"] == "bad_frame"
